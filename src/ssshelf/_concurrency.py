@@ -1,0 +1,37 @@
+"""Bounded concurrency for independent requests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def gather_bounded(
+    awaitables: Iterable[Awaitable[T]], limit: int
+) -> list[T | BaseException]:
+    """Run awaitables concurrently, at most ``limit`` at once.
+
+    Returns results in input order; an awaitable that raised leaves its
+    exception in its place (every one runs to the end, so a caller always
+    learns what happened to each request).
+    """
+    items = list(awaitables)
+    if not items:
+        return []
+    semaphore = asyncio.Semaphore(max(1, limit))
+
+    async def run(aw: Awaitable[T]) -> T:
+        async with semaphore:
+            return await aw
+
+    return await asyncio.gather(*(run(a) for a in items), return_exceptions=True)
+
+
+def raise_first(results: Iterable[object]) -> None:
+    """Raise the first exception found among ``gather_bounded`` results."""
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

@@ -1,0 +1,132 @@
+"""The exception tree of ssshelf.
+
+Every error ssshelf raises on purpose is a subclass of :class:`SSShelfError`,
+so ``except SSShelfError`` catches all of them and nothing else::
+
+    SSShelfError
+    ├── ConfigurationError        bad storage URL, missing bucket name, …
+    ├── InvalidArgument           an argument out of range (also a ValueError)
+    ├── InvalidKeyError           a key part, pk or key that cannot be stored
+    ├── SerializationError        an item that cannot be (de)serialised
+    │   └── CorruptItemError      a stored object that cannot be read back
+    ├── StorageError              a backend request failed (names op and key)
+    │   ├── PreconditionFailed    a conditional put/delete did not hold
+    │   ├── StorageUnavailable    endpoint unreachable, retries exhausted
+    │   ├── BucketNotFound
+    │   ├── AccessDenied
+    │   ├── UnsupportedOperation  the store lacks a feature (conditional writes)
+    │   └── DeleteFailed          delete_many left some keys (``failures``)
+    └── ConflictError             optimistic concurrency lost (stale version)
+        ├── AlreadyExistsError    create_item of a pk that exists
+        └── UniqueViolation       a unique collection value is taken
+"""
+
+from __future__ import annotations
+
+
+class SSShelfError(Exception):
+    """Base class of every error raised by ssshelf."""
+
+
+class ConfigurationError(SSShelfError):
+    """The library was set up wrongly: unknown URL scheme, missing bucket, …"""
+
+
+class InvalidArgument(SSShelfError, ValueError):
+    """An argument is out of range or of the wrong kind (page size, batch size, …)."""
+
+
+class InvalidKeyError(SSShelfError, ValueError):
+    """A key, key part or primary key cannot be stored.
+
+    Raised before any request is made.  ``collection`` and ``part`` name
+    what was rejected when known.
+    """
+
+    def __init__(
+        self, message: str, *, collection: str | None = None, part: object = None
+    ) -> None:
+        super().__init__(message)
+        self.collection = collection
+        self.part = part
+
+
+class SerializationError(SSShelfError):
+    """An item could not be serialised (before any request) or deserialised."""
+
+
+class CorruptItemError(SerializationError):
+    """A stored object could not be decoded; ``key`` names it."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class StorageError(SSShelfError):
+    """A storage request failed.  ``operation`` and ``key`` say which."""
+
+    def __init__(
+        self, message: str, *, operation: str | None = None, key: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.key = key
+
+
+class PreconditionFailed(StorageError):
+    """A conditional write (``if_absent`` / ``if_version``) did not hold."""
+
+
+class StorageUnavailable(StorageError):
+    """The store could not be reached, or kept failing after every retry."""
+
+
+class BucketNotFound(StorageError):
+    """The configured bucket does not exist."""
+
+
+class AccessDenied(StorageError):
+    """The credentials were refused or lack permission."""
+
+
+class UnsupportedOperation(StorageError):
+    """The store cannot do what was asked (e.g. conditional writes)."""
+
+
+class ConflictError(SSShelfError):
+    """A write lost an optimistic-concurrency race (stale ``if_version``)."""
+
+    def __init__(self, message: str, *, pk: str | None = None) -> None:
+        super().__init__(message)
+        self.pk = pk
+
+
+class AlreadyExistsError(ConflictError):
+    """``create_item`` found an item with the same pk already stored."""
+
+
+class UniqueViolation(ConflictError):
+    """A value of a unique collection is already held by another item."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        collection: str,
+        value: object,
+        pk: str | None = None,
+        owner: str | None = None,
+    ) -> None:
+        super().__init__(message, pk=pk)
+        self.collection = collection
+        self.value = value
+        self.owner = owner
+
+
+class DeleteFailed(StorageError):
+    """``delete_many`` could not delete some keys; ``failures`` maps key → reason."""
+
+    def __init__(self, message: str, *, failures: dict[str, str]) -> None:
+        super().__init__(message, operation="delete_many")
+        self.failures = failures

@@ -1,0 +1,78 @@
+"""Where each object of a manager lives in the storage's key space.
+
+``<ns>/items/<pk>``                  the item (the commit point)
+``<ns>/c/<collection>/<key>/<pk>``   an index entry (empty but for a write id)
+``<ns>/u/<collection>/<key>``        a unique-value reservation
+
+``<key>`` is :func:`ssshelf.keys.encode_tuple` of the key tuple and ``<pk>``
+is :func:`ssshelf.keys.escape_text` of the primary key, so a collection lists
+in key order with ties broken by pk.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ConfigurationError, InvalidKeyError
+from .keys import SEPARATOR, escape_text, unescape_text
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+def check_name(kind: str, name: str) -> str:
+    """Namespaces and collection names: letters, digits, ``_`` and ``-``."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigurationError(
+            f"{kind} name {name!r} must be 1-100 letters, digits, '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+class Layout:
+    """Key builders for one namespace."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = check_name("namespace", namespace)
+        self.item_prefix = f"{namespace}/items/"
+
+    def item_key(self, pk: str) -> str:
+        return self.item_prefix + escape_pk(pk)
+
+    def pk_from_item_key(self, key: str) -> str:
+        return unescape_text(key[len(self.item_prefix) :])
+
+    def entry_prefix(self, collection: str) -> str:
+        return f"{self.namespace}/c/{collection}/"
+
+    def entry_key(self, collection: str, encoded: str, pk: str) -> str:
+        return f"{self.entry_prefix(collection)}{encoded}{SEPARATOR}{escape_pk(pk)}"
+
+    def parse_entry(self, collection: str, key: str) -> tuple[str, str]:
+        """Split an entry key into (encoded key tuple, pk)."""
+        encoded, _, raw_pk = key[len(self.entry_prefix(collection)) :].rpartition(SEPARATOR)
+        return encoded, unescape_text(raw_pk)
+
+    def reservation_prefix(self, collection: str) -> str:
+        return f"{self.namespace}/u/{collection}/"
+
+    def reservation_key(self, collection: str, encoded: str) -> str:
+        return self.reservation_prefix(collection) + encoded
+
+
+def escape_pk(pk: str) -> str:
+    if not isinstance(pk, str) or pk == "":
+        raise InvalidKeyError(f"primary key must be a non-empty str, got {pk!r}", part=pk)
+    return escape_text(pk)
+
+
+def normalize_pk(pk: object) -> str:
+    """Accept a ``str`` pk, or an ``int`` as its decimal string."""
+    if isinstance(pk, bool) or not isinstance(pk, str | int):
+        raise InvalidKeyError(
+            f"primary key must be a str (or int), got {type(pk).__name__}: {pk!r}", part=pk
+        )
+    text = str(pk)
+    if not text:
+        raise InvalidKeyError("primary key must not be empty", part=pk)
+    return text

@@ -1,0 +1,136 @@
+"""A storage held in this process's memory: for tests, prototypes and demos."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from ..errors import PreconditionFailed
+from .base import (
+    MAX_KEY_BYTES,
+    MAX_LIST_LIMIT,
+    ListPage,
+    StoredObject,
+    check_batch,
+    check_conditions,
+    check_key,
+    check_limit,
+)
+
+
+class InMemoryStorage:
+    """Objects in a dict plus a sorted key list.
+
+    Listing costs O(log n + page): new keys are merged into the sorted list
+    lazily (one sort of the new keys, one merge) and deleted keys are skipped,
+    then compacted once they are half the list.  Every method still counts as
+    one request, so wrappers see the same traffic as against S3.
+    """
+
+    max_key_length = MAX_KEY_BYTES
+    supports_conditional_put = True
+    supports_conditional_delete = True
+
+    def __init__(self) -> None:
+        self._objects: dict[str, StoredObject] = {}
+        self._sorted: list[str] = []
+        self._pending: set[str] = set()
+        self._dead: set[str] = set()
+        self._versions = itertools.count(1)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    async def get(self, key: str) -> StoredObject | None:
+        check_key(key)
+        return self._objects.get(key)
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        check_key(key)
+        check_conditions(if_absent, if_version)
+        current = self._objects.get(key)
+        if if_absent and current is not None:
+            raise PreconditionFailed(f"{key!r} already exists", operation="put", key=key)
+        if if_version is not None and (current is None or current.version != if_version):
+            raise PreconditionFailed(
+                f"{key!r} is not at version {if_version!r}", operation="put", key=key
+            )
+        version = f"m{next(self._versions)}"
+        self._objects[key] = StoredObject(key, bytes(data), version, datetime.now(UTC))
+        if current is None:
+            if key in self._dead:
+                self._dead.discard(key)
+            else:
+                self._pending.add(key)
+        return version
+
+    async def delete(self, key: str, *, if_version: str | None = None) -> None:
+        check_key(key)
+        current = self._objects.get(key)
+        if if_version is not None and (current is None or current.version != if_version):
+            raise PreconditionFailed(
+                f"{key!r} is not at version {if_version!r}", operation="delete", key=key
+            )
+        self._forget(key)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        check_batch(keys)
+        for key in keys:
+            check_key(key)
+        for key in keys:
+            self._forget(key)
+
+    async def list(
+        self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
+    ) -> ListPage:
+        check_limit(limit)
+        self._merge_pending()
+        if after is not None and after >= prefix:
+            index = bisect.bisect_right(self._sorted, after)
+        else:
+            index = bisect.bisect_left(self._sorted, prefix)
+        keys: list[str] = []
+        for key in itertools.islice(self._sorted, index, None):
+            if not key.startswith(prefix):
+                break
+            if key not in self._objects:
+                continue
+            if len(keys) == limit:
+                return ListPage(keys, keys[-1])
+            keys.append(key)
+        return ListPage(keys, None)
+
+    async def close(self) -> None:
+        """Nothing to release; the data lives as long as this object."""
+
+    def _forget(self, key: str) -> None:
+        if self._objects.pop(key, None) is None:
+            return
+        if key in self._pending:
+            self._pending.discard(key)
+        else:
+            self._dead.add(key)
+
+    def _merge_pending(self) -> None:
+        if len(self._dead) * 2 > len(self._sorted):
+            self._sorted = [k for k in self._sorted if k not in self._dead]
+            self._dead.clear()
+        if not self._pending:
+            return
+        fresh = sorted(self._pending)
+        self._pending.clear()
+        if self._sorted and fresh[0] > self._sorted[-1]:
+            self._sorted.extend(fresh)
+            return
+        merged = self._sorted + fresh
+        merged.sort()  # timsort merges two sorted runs in linear time
+        self._sorted = merged

@@ -1,0 +1,42 @@
+"""Small helpers kept from the seed: datetime strings and a JSON dumper."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+
+def convert_datetime_to_str(dt: datetime) -> str:
+    """Format a datetime as ``YYYY-MM-DDTHH:MM:SSZ`` (second precision, as the seed did).
+
+    Strings of this form sort in time order, which is what makes them usable
+    as collection keys.
+    """
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def json_dump(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps`` that also writes datetime, date (ISO 8601), UUID, Decimal
+    (as strings), bytes (base64) and sets (sorted lists)."""
+    kwargs.setdefault("default", _default)
+    return json.dumps(obj, **kwargs)

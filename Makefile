@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint typecheck unit test-ceph bench shortener clean
+.PHONY: demo test lint typecheck unit browser-deps test-ceph bench shortener clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,25 @@ typecheck: $(TEST_STAMP)
 unit: $(TEST_STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-branch --cov-report=term --cov-fail-under=90
 
-test: lint typecheck unit
+test: lint typecheck browser-deps unit
+
+# Debian's chromium for the browser test (Playwright's own download does not work here).
+browser-deps: $(TEST_STAMP)
+	@if [ -f scripts/install-browser.sh ]; then bash scripts/install-browser.sh; fi
+
+# The suite against a single-node Ceph RADOS Gateway on loopback (installs it as root).
+test-ceph: $(TEST_STAMP)
+	bash scripts/ceph/test-ceph.sh
+
+# Side-by-side benchmarks; writes BENCHMARKS.md.  Not part of `make test`.
+bench: $(TEST_STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks.run
+
+# The URL shortener on the embedded default (SSSHELF_URL to use S3).
+shortener: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[web]'
+	$(BIN)/python -m examples.url_shortener
 
 clean:
 	rm -rf $(VENV) .coverage htmlcov .mypy_cache .ruff_cache .pytest_cache

@@ -19,7 +19,9 @@ from ssshelf.storages.sqlite import SQLiteStorage
 
 pytest_plugins = ["tests.s3_server"]
 
-BACKENDS = ["memory", "sqlite", "s3"]
+#: ``SSSHELF_TEST_BACKENDS=s3`` (comma-separated) narrows the run, as
+#: ``make test-ceph`` does to point the suite at Ceph's RGW only.
+BACKENDS = os.environ.get("SSSHELF_TEST_BACKENDS", "memory,sqlite,s3").split(",")
 
 
 async def make_storage(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Storage:
@@ -45,7 +47,7 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await store.close()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=[b for b in BACKENDS if b != "s3"] or ["memory"])
 async def local_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
     """The embedded backends only (for tests that need no network server)."""
     store = await make_storage(request.param, tmp_path, request)

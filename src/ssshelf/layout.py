@@ -1,12 +1,16 @@
 """Where each object of a manager lives in the storage's key space.
 
-``<ns>/items/<pk>``                  the item (the commit point)
-``<ns>/c/<collection>/<key>/<pk>``   an index entry (empty but for a write id)
-``<ns>/u/<collection>/<key>``        a unique-value reservation
+``<ns>/items/<pk>``                        the item (the commit point)
+``<ns>/c/<collection>/<key>/<pk>!<write>``  an index entry (an empty object)
+``<ns>/u/<collection>/<key>``               a unique-value reservation
 
 ``<key>`` is :func:`ssshelf.keys.encode_tuple` of the key tuple and ``<pk>``
 is :func:`ssshelf.keys.escape_text` of the primary key, so a collection lists
-in key order with ties broken by pk.
+in key order with ties broken by pk.  ``<write>`` is the id of the write that
+created the entry: no two writes ever create the same entry object, so a
+writer may delete what it created without asking whether someone else
+re-created it, and a reader accepts an entry only when the item names that
+exact write id for that key.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import re
 from .errors import ConfigurationError, InvalidKeyError
 from .keys import SEPARATOR, escape_text, unescape_text
 
+#: Ends the escaped pk in an entry key; sorts below every escaped character,
+#: so entries of pk "a" come before those of pk "a" + anything.
+WRITE_MARK = "!"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
@@ -45,13 +52,22 @@ class Layout:
     def entry_prefix(self, collection: str) -> str:
         return f"{self.namespace}/c/{collection}/"
 
-    def entry_key(self, collection: str, encoded: str, pk: str) -> str:
-        return f"{self.entry_prefix(collection)}{encoded}{SEPARATOR}{escape_pk(pk)}"
+    def entry_key(self, collection: str, encoded: str, pk: str, write_id: str) -> str:
+        return (
+            f"{self.entry_prefix(collection)}{encoded}{SEPARATOR}{escape_pk(pk)}"
+            f"{WRITE_MARK}{write_id}"
+        )
 
-    def parse_entry(self, collection: str, key: str) -> tuple[str, str]:
-        """Split an entry key into (encoded key tuple, pk)."""
-        encoded, _, raw_pk = key[len(self.entry_prefix(collection)) :].rpartition(SEPARATOR)
-        return encoded, unescape_text(raw_pk)
+    def parse_entry(self, collection: str, key: str) -> tuple[str, str, str]:
+        """Split an entry key into (encoded key tuple, pk, write id).
+
+        Raises ``ValueError`` when the key is not an entry of this collection.
+        """
+        encoded, sep, tail = key[len(self.entry_prefix(collection)) :].rpartition(SEPARATOR)
+        raw_pk, mark, write_id = tail.rpartition(WRITE_MARK)
+        if not sep or not mark or not raw_pk or not write_id:
+            raise ValueError(f"{key!r} is not an index entry of {collection!r}")
+        return encoded, unescape_text(raw_pk), write_id
 
     def reservation_prefix(self, collection: str) -> str:
         return f"{self.namespace}/u/{collection}/"

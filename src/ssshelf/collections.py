@@ -1,0 +1,244 @@
+"""Collections: ordered secondary indexes over a manager's items.
+
+Declare one by subclassing :class:`Collection` and defining ``key(item)``;
+put an instance on a :class:`ssshelf.managers.CManager` subclass.  Each
+manager instance gets its own bound copy, reachable as ``manager.<name>``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError, InvalidArgument, InvalidKeyError
+from .keys import KeyTuple, decode_tuple, encode_tuple
+from .storages.base import MAX_LIST_LIMIT
+
+if TYPE_CHECKING:
+    from .managers import CManager
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One index entry as listed: its key tuple, the item's pk, the write that made it."""
+
+    key: KeyTuple
+    pk: str
+    write_id: str
+    encoded: str
+
+
+class Collection:
+    """An ordered index of items, by the key(s) ``key(item)`` returns.
+
+    ``key(item)`` may return a single part (``str``, ``int``, ``bool``,
+    ``bytes``, ``date``, ``datetime`` or :class:`ssshelf.keys.Desc`), a
+    tuple of parts, or a list of tuples/lists (one entry each, e.g. tags).
+    An empty list, ``None``, or a ``None`` part means "not in this collection".
+
+    Items list in Python tuple order of their keys, ties broken by pk.  Set
+    ``unique = True`` to admit at most one item per key value.
+    """
+
+    #: At most one item per key value; enforced with a reservation object.
+    unique: bool = False
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self._manager: CManager | None = None
+
+    def key(self, item: Any) -> Any:
+        """The key (or keys) of ``item`` in this collection.  Override this."""
+        raise NotImplementedError(f"{type(self).__name__} must define key(item)")
+
+    def get_pk(self, item: Any) -> str:
+        """Kept for the seed's API; the manager's ``item_manager.get_pk`` decides pks."""
+        return self.manager.item_manager.get_pk(item)
+
+    # -- binding ------------------------------------------------------------
+
+    def bind(self, manager: CManager, name: str) -> Collection:
+        """A copy of this collection attached to ``manager`` under ``name``."""
+        bound = copy.copy(self)
+        bound.name = name
+        bound._manager = manager
+        return bound
+
+    @property
+    def manager(self) -> CManager:
+        if self._manager is None:
+            raise ConfigurationError(
+                f"{type(self).__name__} is not attached to a manager; "
+                "use it through a CManager instance (manager.<collection>)"
+            )
+        return self._manager
+
+    @property
+    def bound_name(self) -> str:
+        self.manager  # noqa: B018 - raises when unbound
+        assert self.name is not None
+        return self.name
+
+    # -- reading ------------------------------------------------------------
+
+    async def list_entries(
+        self,
+        max_keys: int = 200,
+        after: str | None = None,
+        prefix_parts: list[Any] | tuple[Any, ...] | None = None,
+        *,
+        start: tuple[Any, ...] | None = None,
+        end: tuple[Any, ...] | None = None,
+    ) -> tuple[list[Entry], str | None]:
+        """One page of raw index entries (one list request), unverified.
+
+        Returns the entries and the cursor for the next page (``None`` when
+        this page is the last).  ``prefix_parts`` selects keys starting with
+        those whole parts; ``start`` (inclusive) and ``end`` (exclusive) bound
+        the key range; ``after`` is a cursor from a previous page.
+        """
+        if not 1 <= max_keys <= MAX_LIST_LIMIT:
+            raise InvalidArgument(f"max_keys must be between 1 and {MAX_LIST_LIMIT}, got {max_keys}")
+        manager = self.manager
+        name = self.bound_name
+        base = manager.layout.entry_prefix(name)
+        prefix = base + self._encode_bound("prefix_parts", prefix_parts)
+        list_after: str | None = None
+        if after is not None:
+            if not isinstance(after, str) or not after:
+                raise InvalidArgument(f"after must be a cursor string from a previous page, got {after!r}")
+            list_after = base + after
+        elif start is not None:
+            list_after = base + self._encode_bound("start", start)
+        end_key = base + self._encode_bound("end", end) if end is not None else None
+
+        page = await manager.storage.list(prefix, after=list_after, limit=max_keys)
+        entries: list[Entry] = []
+        finished = page.next_after is None
+        for raw_key in page.keys:
+            if end_key is not None and raw_key >= end_key:
+                finished = True
+                break
+            try:
+                encoded, pk, write_id = manager.layout.parse_entry(name, raw_key)
+                key = decode_tuple(encoded)
+            except ValueError:
+                continue  # not an entry (a stray object under the prefix): never an item
+            entries.append(Entry(key, pk, write_id, encoded))
+        cursor = None if finished or not page.keys else page.keys[-1][len(base) :]
+        return entries, cursor
+
+    def _encode_bound(self, what: str, parts: Any) -> str:
+        if parts is None:
+            return ""
+        if isinstance(parts, str | bytes) or not isinstance(parts, list | tuple):
+            parts = (parts,)
+        try:
+            return encode_tuple(tuple(parts))
+        except InvalidKeyError as exc:
+            raise InvalidKeyError(
+                f"{what} for collection {self.name!r}: {exc}", collection=self.name, part=exc.part
+            ) from None
+
+    async def get_keys(
+        self,
+        max_keys: int = 200,
+        after: str | None = None,
+        prefix_parts: list[Any] | tuple[Any, ...] | None = None,
+        *,
+        start: tuple[Any, ...] | None = None,
+        end: tuple[Any, ...] | None = None,
+    ) -> dict[str, Any]:
+        """One page of the index without fetching items (one request).
+
+        ``resp['keys']`` holds pks in index order, ``resp['entries']`` the
+        ``(key tuple, pk)`` pairs, and ``resp['after']`` (present only when
+        more may follow) the cursor for the next page.  This is an index-only
+        scan: an entry whose write has not committed (or was abandoned by a
+        crash) can appear here; :meth:`get_items` verifies every entry.
+        """
+        entries, cursor = await self.list_entries(max_keys, after, prefix_parts, start=start, end=end)
+        resp: dict[str, Any] = {
+            "keys": [e.pk for e in entries],
+            "entries": [(e.key, e.pk) for e in entries],
+        }
+        if cursor is not None:
+            resp["after"] = cursor
+        return resp
+
+    async def get_items(
+        self,
+        max_keys: int = 200,
+        after: str | None = None,
+        prefix_parts: list[Any] | tuple[Any, ...] | None = None,
+        *,
+        start: tuple[Any, ...] | None = None,
+        end: tuple[Any, ...] | None = None,
+    ) -> dict[str, Any]:
+        """One page of items in index order: two dependent round trips.
+
+        The page is listed (one request), then every item is fetched at once
+        (bounded concurrency).  An entry counts only if its item exists and
+        names that exact entry, so a page never shows an item under a key it
+        does not hold; such entries (left by in-flight or crashed writes) are
+        skipped, which can make a page shorter than ``max_keys``.
+        ``resp['after']`` is present only when more may follow.
+        """
+        entries, cursor = await self.list_entries(max_keys, after, prefix_parts, start=start, end=end)
+        items = await self.manager.verified_items(self.bound_name, entries)
+        resp: dict[str, Any] = {"items": items}
+        if cursor is not None:
+            resp["after"] = cursor
+        return resp
+
+    async def iter_items(
+        self,
+        prefix_parts: list[Any] | tuple[Any, ...] | None = None,
+        *,
+        start: tuple[Any, ...] | None = None,
+        end: tuple[Any, ...] | None = None,
+        page_size: int = 200,
+        after: str | None = None,
+    ) -> AsyncIterator[Any]:
+        """Every item in index order, page by page, in bounded memory."""
+        while True:
+            resp = await self.get_items(page_size, after, prefix_parts, start=start, end=end)
+            for item in resp["items"]:
+                yield item
+            after = resp.get("after")
+            if after is None:
+                return
+
+    async def iter_keys(
+        self,
+        prefix_parts: list[Any] | tuple[Any, ...] | None = None,
+        *,
+        start: tuple[Any, ...] | None = None,
+        end: tuple[Any, ...] | None = None,
+        page_size: int = 1000,
+        after: str | None = None,
+    ) -> AsyncIterator[tuple[KeyTuple, str]]:
+        """Every ``(key tuple, pk)`` of the index in order (unverified, see get_keys)."""
+        while True:
+            entries, after = await self.list_entries(
+                page_size, after, prefix_parts, start=start, end=end
+            )
+            for entry in entries:
+                yield entry.key, entry.pk
+            if after is None:
+                return
+
+    async def get_item(self, value: Any) -> Any:
+        """The item holding ``value`` in this unique collection, or ``None``.
+
+        ``value`` is a bare part for a one-part key or a tuple.  Two dependent
+        requests: the reservation, then the item (verified to hold the value).
+        """
+        if not self.unique:
+            raise InvalidArgument(
+                f"collection {self.name!r} is not unique; use get_items(prefix_parts=[...])"
+            )
+        key = value if isinstance(value, tuple) else (value,)
+        return await self.manager.item_by_unique(self.bound_name, self._encode_bound("value", key))

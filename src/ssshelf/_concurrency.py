@@ -9,9 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-async def gather_bounded(
-    awaitables: Iterable[Awaitable[T]], limit: int
-) -> list[T | BaseException]:
+async def gather_bounded(awaitables: Iterable[Awaitable[T]], limit: int) -> list[T | BaseException]:
     """Run awaitables concurrently, at most ``limit`` at once.
 
     Returns results in input order; an awaitable that raised leaves its

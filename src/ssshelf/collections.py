@@ -100,7 +100,9 @@ class Collection:
         the key range; ``after`` is a cursor from a previous page.
         """
         if not 1 <= max_keys <= MAX_LIST_LIMIT:
-            raise InvalidArgument(f"max_keys must be between 1 and {MAX_LIST_LIMIT}, got {max_keys}")
+            raise InvalidArgument(
+                f"max_keys must be between 1 and {MAX_LIST_LIMIT}, got {max_keys}"
+            )
         manager = self.manager
         name = self.bound_name
         base = manager.layout.entry_prefix(name)
@@ -108,7 +110,9 @@ class Collection:
         list_after: str | None = None
         if after is not None:
             if not isinstance(after, str) or not after:
-                raise InvalidArgument(f"after must be a cursor string from a previous page, got {after!r}")
+                raise InvalidArgument(
+                    f"after must be a cursor string from a previous page, got {after!r}"
+                )
             list_after = base + after
         elif start is not None:
             list_after = base + self._encode_bound("start", start)
@@ -159,7 +163,9 @@ class Collection:
         scan: an entry whose write has not committed (or was abandoned by a
         crash) can appear here; :meth:`get_items` verifies every entry.
         """
-        entries, cursor = await self.list_entries(max_keys, after, prefix_parts, start=start, end=end)
+        entries, cursor = await self.list_entries(
+            max_keys, after, prefix_parts, start=start, end=end
+        )
         resp: dict[str, Any] = {
             "keys": [e.pk for e in entries],
             "entries": [(e.key, e.pk) for e in entries],
@@ -186,7 +192,9 @@ class Collection:
         skipped, which can make a page shorter than ``max_keys``.
         ``resp['after']`` is present only when more may follow.
         """
-        entries, cursor = await self.list_entries(max_keys, after, prefix_parts, start=start, end=end)
+        entries, cursor = await self.list_entries(
+            max_keys, after, prefix_parts, start=start, end=end
+        )
         items = await self.manager.verified_items(self.bound_name, entries)
         resp: dict[str, Any] = {"items": items}
         if cursor is not None:

@@ -43,9 +43,7 @@ class InvalidKeyError(SSShelfError, ValueError):
     what was rejected when known.
     """
 
-    def __init__(
-        self, message: str, *, collection: str | None = None, part: object = None
-    ) -> None:
+    def __init__(self, message: str, *, collection: str | None = None, part: object = None) -> None:
         super().__init__(message)
         self.collection = collection
         self.part = part

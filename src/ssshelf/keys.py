@@ -77,9 +77,7 @@ def _build_byte_table() -> list[str]:
 _BYTE_TABLE = _build_byte_table()
 _ESCAPES = frozenset(")._=z")
 #: Every character an ascending part body may contain, in byte order.
-_ALPHABET = "".join(
-    sorted(set(_TERMINATOR + "".join(_BYTE_TABLE) + "0123456789-.T"))
-)
+_ALPHABET = "".join(sorted(set(_TERMINATOR + "".join(_BYTE_TABLE) + "0123456789-.T")))
 _COMPLEMENT = str.maketrans(_ALPHABET, _ALPHABET[::-1])
 
 
@@ -312,10 +310,7 @@ def normalize_key(key: Any, *, collection: str) -> list[KeyTuple]:
     """
     if key is None:
         return []
-    if isinstance(key, list):
-        candidates = [_as_tuple(k) for k in key]
-    else:
-        candidates = [_as_tuple(key)]
+    candidates = [_as_tuple(k) for k in key] if isinstance(key, list) else [_as_tuple(key)]
     out: list[KeyTuple] = []
     for candidate in candidates:
         if candidate is None or any(p is None for p in candidate):

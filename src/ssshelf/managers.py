@@ -14,6 +14,7 @@ requests leaves the old state or the new one visible, never a mix.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -25,6 +26,7 @@ from types import TracebackType
 from typing import Any, ClassVar, NamedTuple
 
 from . import keys as keycodec
+from . import repair as repair_module
 from ._concurrency import gather_bounded
 from .collections import Collection, Entry
 from .envelope import Envelope, Holdings, Reservation, decode_envelope, decode_reservation
@@ -43,6 +45,7 @@ from .errors import (
 )
 from .items import IManager
 from .layout import Layout, check_name, normalize_pk
+from .repair import CheckReport, ReindexReport, RepairReport
 from .storages.base import MAX_DELETE_BATCH, Storage, StoredObject
 from .storages.url import open_storage
 
@@ -171,7 +174,9 @@ class CManager(metaclass=_ManagerMeta):
 
     # -- planning (no requests) ----------------------------------------------
 
-    def _plan(self, item: Any) -> _Plan:
+    def _plan(self, item: Any, *, keep: Envelope | None = None, only: str | None = None) -> _Plan:
+        """Validate and serialise ``item``.  With ``only``, compute keys for that
+        collection alone and keep the others as ``keep`` (the stored item) has them."""
         try:
             raw_pk = self.item_manager.get_pk(item)
         except Exception as exc:
@@ -190,6 +195,12 @@ class CManager(metaclass=_ManagerMeta):
         entries: dict[str, list[str]] = {}
         uniques: dict[str, list[str]] = {}
         for name, collection in self.collections.items():
+            if only is not None and name != only:
+                held = keep.entries.get(name, {}) if keep is not None else {}
+                entries[name] = list(held)
+                if collection.unique and held:
+                    uniques[name] = list(keep.uniques.get(name, {})) if keep is not None else []
+                continue
             encoded = self._encode_keys(name, collection, item, pk)
             entries[name] = encoded
             if collection.unique and encoded:
@@ -359,9 +370,7 @@ class CManager(metaclass=_ManagerMeta):
         self._require_conditional("create_item")
         return await self._write(plan, expect=None, create_only=True)
 
-    async def update_item(
-        self, pk: Any, fn: Callable[[Any], Any], *, retries: int = 10
-    ) -> Any:
+    async def update_item(self, pk: Any, fn: Callable[[Any], Any], *, retries: int = 10) -> Any:
         """Read the item, apply ``fn`` and write the result if nobody wrote meanwhile.
 
         ``fn(item)`` returns the new item (or ``None`` after changing it in
@@ -385,7 +394,9 @@ class CManager(metaclass=_ManagerMeta):
                 new_item = current if result is None else result
                 plan = self._plan(new_item)
                 if plan.pk != pk:
-                    raise InvalidKeyError(f"update_item's fn changed the pk from {pk!r} to {plan.pk!r}")
+                    raise InvalidKeyError(
+                        f"update_item's fn changed the pk from {pk!r} to {plan.pk!r}"
+                    )
                 if await self._attempt(plan, base, attempt, expect=base.version, create_only=False):
                     return new_item
                 attempt = await self._abandon(attempt, pk)
@@ -411,8 +422,7 @@ class CManager(metaclass=_ManagerMeta):
                         f"item {plan.pk!r} changed since version {expect!r}", pk=plan.pk
                     )
             raise ConflictError(
-                f"writing item {plan.pk!r} lost to concurrent writers "
-                f"{self.write_attempts} times",
+                f"writing item {plan.pk!r} lost to concurrent writers {self.write_attempts} times",
                 pk=plan.pk,
             )
         except BaseException:
@@ -454,7 +464,9 @@ class CManager(metaclass=_ManagerMeta):
             (c, enc)
             for c, encs in plan.uniques.items()
             for enc in encs
-            if (base is None or base.envelope is None or enc not in base.envelope.uniques.get(c, {}))
+            if (
+                base is None or base.envelope is None or enc not in base.envelope.uniques.get(c, {})
+            )
             and self.layout.reservation_key(c, enc) not in attempt.reservations
         ]
         if wanted_uniques and attempt.claimed_at is None:
@@ -470,8 +482,9 @@ class CManager(metaclass=_ManagerMeta):
                 attempt.entries[key] = wanted_entries[key]
         _raise_first(results)
         if read_base:
-            base = results[-1]
-            assert isinstance(base, _Base)
+            read = results[-1]
+            assert isinstance(read, _Base)
+            base = read
         assert base is not None
 
         if create_only and base.obj is not None:
@@ -482,7 +495,10 @@ class CManager(metaclass=_ManagerMeta):
             )
         # Values taken by someone else (If-None-Match failed) and not ours via the base.
         await self._resolve_taken(plan, base, attempt)
-        if attempt.claimed_at is not None and self.clock() - attempt.claimed_at > self.unique_lease / 2:
+        if (
+            attempt.claimed_at is not None
+            and self.clock() - attempt.claimed_at > self.unique_lease / 2
+        ):
             raise StorageError(
                 f"writing item {plan.pk!r} took longer than half the unique lease "
                 f"({self.unique_lease} s); its reservations may be taken over, so it was "
@@ -544,10 +560,8 @@ class CManager(metaclass=_ManagerMeta):
         """Create the reservation; a taken value is left for ``_resolve_taken``."""
         key = self.layout.reservation_key(collection, encoded)
         body = Reservation(pk, attempt.write_id, self.clock()).encode()
-        try:
+        with contextlib.suppress(PreconditionFailed):
             attempt.reservations[key] = await self.storage.put(key, body, if_absent=True)
-        except PreconditionFailed:
-            pass
 
     async def _resolve_taken(self, plan: _Plan, base: _Base, attempt: _Attempt) -> None:
         taken = [
@@ -648,10 +662,8 @@ class CManager(metaclass=_ManagerMeta):
     async def _delete_reservation(self, key: str, version: str) -> None:
         """Delete a reservation only if it is still the version we know."""
         if self.storage.supports_conditional_delete:
-            try:
+            with contextlib.suppress(PreconditionFailed):
                 await self.storage.delete(key, if_version=version)
-            except PreconditionFailed:
-                pass
             return
         obj = await self.storage.get(key)
         if obj is not None and obj.version == version:
@@ -719,6 +731,55 @@ class CManager(metaclass=_ManagerMeta):
             await self._release(pk, base.envelope, None)
             return True
         raise ConflictError(f"removing item {pk!r} lost to concurrent writers", pk=pk)
+
+    async def reindex_item(self, pk: str, collection: str) -> bool:
+        """Bring one item's entries in ``collection`` in line with ``key(item)``.
+
+        Returns True if the item was rewritten, False if it was already right
+        or is gone.  Other collections are kept as stored.
+        """
+        base = await self._read(pk)
+        if base.obj is None or base.envelope is None:
+            return False
+        item = self._deserialize(base.envelope, base.obj.key)
+        plan = self._plan(item, keep=base.envelope, only=collection)
+        same_entries = set(plan.entries.get(collection, [])) == set(
+            base.envelope.entries.get(collection, {})
+        )
+        same_uniques = set(plan.uniques.get(collection, [])) == set(
+            base.envelope.uniques.get(collection, {})
+        )
+        if same_entries and same_uniques:
+            return False
+        attempt = _Attempt(_new_write_id())
+        try:
+            if await self._attempt(plan, base, attempt, expect=base.version, create_only=False):
+                return True
+        except BaseException:
+            await self._cleanup(attempt, pk)
+            raise
+        await self._cleanup(attempt, pk)
+        raise ConflictError(f"item {pk!r} changed while it was reindexed; run again", pk=pk)
+
+    # -- maintenance ---------------------------------------------------------
+
+    async def check(self, *, progress: ProgressCallback | None = None) -> CheckReport:
+        """Find dangling/missing entries, stale/missing reservations and
+        unreadable items (see :mod:`ssshelf.repair`).  Changes nothing."""
+        return await repair_module.check(self, progress=progress)
+
+    async def repair(
+        self, *, grace: float | None = None, progress: ProgressCallback | None = None
+    ) -> RepairReport:
+        """Fix what :meth:`check` finds; objects younger than ``grace`` seconds
+        (default: the unique lease) are left for in-flight writes."""
+        return await repair_module.repair(self, grace=grace, progress=progress)
+
+    async def reindex(
+        self, collection: str, *, progress: ProgressCallback | None = None
+    ) -> ReindexReport:
+        """Rebuild one collection from the stored items."""
+        return await repair_module.reindex(self, collection, progress=progress)
 
     # -- bulk ----------------------------------------------------------------
 

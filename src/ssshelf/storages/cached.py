@@ -1,0 +1,453 @@
+"""A read cache in front of any storage: ``CachedStorage(inner)``.
+
+``CachedStorage`` keeps recently read objects in this process's memory so a
+repeated ``get`` of the same key costs no request::
+
+    from ssshelf.storages.cached import CachedStorage
+    from ssshelf.storages.sqlite import SQLiteStorage
+
+    storage = CachedStorage(SQLiteStorage("app.db"), max_entries=50_000, ttl=30.0)
+
+What a caller may rely on
+-------------------------
+
+* It is a :class:`~ssshelf.storages.base.Storage`: the same five requests, the
+  same errors, and the inner storage's ``max_key_length``,
+  ``supports_conditional_put`` and ``supports_conditional_delete``.
+* ``get`` of a cached key makes no request.  The cache is an LRU bounded both
+  by ``max_entries`` and by ``max_bytes`` (object bytes plus key bytes plus a
+  small fixed overhead per entry); an object larger than ``max_bytes`` is never
+  cached.  With ``ttl`` (seconds), an entry older than that is checked again
+  with the inner storage before it is served.
+* Writes made **through this wrapper** keep it exact: a successful ``put``
+  caches the new bytes and version; ``delete`` and ``delete_many`` replace the
+  entry by a tombstone, so a later ``get`` answers ``None`` without a request
+  and never returns the deleted copy.  A write that fails (a conditional put
+  that lost, a timeout whose outcome is unknown) drops the entry, so the next
+  ``get`` asks the inner storage: a failure never leaves a wrong entry.  A
+  ``get`` that was already in flight when a write completed does not store
+  what it read; two writes of the same key in flight at once drop the entry
+  rather than guess which one the store kept.
+* ``list`` is never cached: it always goes to the inner storage.
+* Misses (``None``) are cached only with ``cache_misses=True``; tombstones of
+  this process's own deletes are always kept (within the same bounds).
+* ``should_cache(key)`` narrows what is cached (for example only item objects,
+  not index entries); other keys pass straight through.
+
+What it does not see
+--------------------
+
+The cache knows only the writes that go through it.  A write by **another
+process** (or another ``CachedStorage`` on the same store) is invisible until
+the entry is evicted or its ``ttl`` runs out; without ``ttl`` a cached object
+may be served stale for as long as it stays in the cache.  Use a ``ttl`` when
+other writers exist, call :meth:`CachedStorage.invalidate` when you know a key
+changed, and keep the cache out of read-modify-write paths that must see the
+latest version: a conditional ``put`` with a stale ``if_version`` still fails
+safely at the store (the cache never answers a write), it just costs a retry.
+
+Conditional revalidation (optional extension)
+---------------------------------------------
+
+A backend may offer, besides the contract's methods, one more request::
+
+    async def get_if_changed(self, key: str, version: str) -> StoredObject | None | NotModified
+
+It returns :data:`NOT_MODIFIED` when ``key`` is still at ``version``, the
+current object when it changed, or ``None`` when it is gone.  On S3 this is a
+``GetObject`` with ``IfNoneMatch: <etag>``, which answers ``304 Not
+Modified`` without a body.  When the inner storage has it, an entry whose
+``ttl`` ran out is revalidated with it (one request, no body transferred when
+nothing changed); otherwise the object is simply fetched again with ``get``.
+See :class:`RevalidatingStorage`.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final, Literal, Protocol, runtime_checkable
+
+from ..errors import DeleteFailed, InvalidArgument
+from .base import MAX_LIST_LIMIT, ListPage, Storage, StoredObject
+
+__all__ = [
+    "NOT_MODIFIED",
+    "CacheStats",
+    "CachedStorage",
+    "NotModified",
+    "ReadKeyCacheInMemory",
+    "RevalidatingStorage",
+]
+
+#: Bytes counted for each entry on top of its key and data (bookkeeping).
+ENTRY_OVERHEAD = 128
+
+
+class NotModified(enum.Enum):
+    """The type of :data:`NOT_MODIFIED`."""
+
+    NOT_MODIFIED = "not-modified"
+
+
+#: What ``get_if_changed`` returns when the object is still at the given version.
+NOT_MODIFIED: Final = NotModified.NOT_MODIFIED
+
+Revalidated = StoredObject | None | Literal[NotModified.NOT_MODIFIED]
+
+
+@runtime_checkable
+class RevalidatingStorage(Storage, Protocol):
+    """A storage that can answer "has this key changed since ``version``?" in one request."""
+
+    async def get_if_changed(self, key: str, version: str) -> Revalidated:
+        """:data:`NOT_MODIFIED` if ``key`` is at ``version``, else its object or ``None``."""
+        ...
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """Counters since the cache was made (or last :meth:`CachedStorage.clear`)."""
+
+    hits: int = 0
+    misses: int = 0
+    revalidations: int = 0
+    not_modified: int = 0
+    evictions: int = 0
+    entries: int = 0
+    bytes: int = 0
+
+
+@dataclass(slots=True)
+class _Entry:
+    obj: StoredObject | None  # None: a cached miss or a tombstone of our own delete
+    size: int
+    expires_at: float | None
+
+
+@dataclass(slots=True)
+class _Fill:
+    """A read in flight; a write completing meanwhile makes its result unsafe to store."""
+
+    valid: bool = True
+
+
+@dataclass(slots=True)
+class _Write:
+    """A write in flight; another write of the same key at the same time sets ``overlapped``."""
+
+    overlapped: bool = False
+
+
+@dataclass(slots=True)
+class _Flights:
+    fills: list[_Fill] = field(default_factory=list)
+    writes: list[_Write] = field(default_factory=list)
+
+
+class CachedStorage:
+    """An LRU read cache in front of ``inner``; see the module docstring for its guarantees.
+
+    :param inner: the storage to cache.
+    :param max_entries: most objects (and tombstones) kept.
+    :param max_bytes: most bytes kept (data + key + :data:`ENTRY_OVERHEAD` each).
+    :param ttl: seconds an entry is served before it is checked again; ``None``
+        serves it until evicted (right only when no other process writes).
+    :param cache_misses: also remember keys that were not found.
+    :param should_cache: only keys for which it returns true are cached.
+    :param clock: monotonic seconds, for the ``ttl`` (tests inject a fake one).
+    """
+
+    def __init__(
+        self,
+        inner: Storage,
+        *,
+        max_entries: int = 10_000,
+        max_bytes: int = 64 * 1024 * 1024,
+        ttl: float | None = None,
+        cache_misses: bool = False,
+        should_cache: Callable[[str], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1:
+            raise InvalidArgument(f"max_entries must be at least 1, got {max_entries}")
+        if max_bytes < 1:
+            raise InvalidArgument(f"max_bytes must be at least 1, got {max_bytes}")
+        if ttl is not None and not ttl > 0:
+            raise InvalidArgument(f"ttl must be positive seconds or None, got {ttl}")
+        self.inner = inner
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.cache_misses = cache_misses
+        self._should_cache = should_cache
+        self._clock = clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._flights: dict[str, _Flights] = {}
+        self._stats = CacheStats()
+        revalidate = getattr(inner, "get_if_changed", None)
+        self._get_if_changed: Callable[[str, str], Awaitable[Revalidated]] | None = (
+            revalidate if callable(revalidate) else None
+        )
+
+    # -- the attributes of the contract, forwarded ---------------------------
+
+    @property
+    def max_key_length(self) -> int:
+        """The inner storage's longest key."""
+        return self.inner.max_key_length
+
+    @property
+    def supports_conditional_put(self) -> bool:
+        """Whether the inner storage enforces conditional puts."""
+        return self.inner.supports_conditional_put
+
+    @property
+    def supports_conditional_delete(self) -> bool:
+        """Whether the inner storage enforces conditional deletes."""
+        return self.inner.supports_conditional_delete
+
+    # -- inspection and manual control ---------------------------------------
+
+    @property
+    def stats(self) -> CacheStats:
+        """A snapshot of the counters, with the current entry and byte counts."""
+        s = self._stats
+        return CacheStats(
+            s.hits,
+            s.misses,
+            s.revalidations,
+            s.not_modified,
+            s.evictions,
+            len(self._entries),
+            self._bytes,
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def invalidate(self, key: str) -> None:
+        """Forget ``key`` (for example after learning another process changed it)."""
+        self._drop(key)
+        self._invalidate_fills(key)
+
+    def clear(self) -> None:
+        """Forget every entry and reset the counters."""
+        self._entries.clear()
+        self._bytes = 0
+        self._stats = CacheStats()
+        for flights in self._flights.values():
+            for fill in flights.fills:
+                fill.valid = False
+
+    # -- the contract ----------------------------------------------------------
+
+    async def get(self, key: str) -> StoredObject | None:
+        """The cached object when fresh, else one request to the inner storage."""
+        if not self._cacheable(key):
+            return await self.inner.get(key)
+        entry = self._entries.get(key)
+        if entry is not None:
+            if entry.expires_at is None or self._clock() < entry.expires_at:
+                self._entries.move_to_end(key)
+                self._stats.hits += 1
+                return entry.obj
+            if entry.obj is not None and self._get_if_changed is not None:
+                return await self._revalidate(key, entry.obj, self._get_if_changed)
+        self._stats.misses += 1
+        fill = self._begin_fill(key)
+        try:
+            obj = await self.inner.get(key)
+        finally:
+            self._end_fill(key, fill)
+        if fill.valid:
+            if obj is not None or self.cache_misses:
+                self._store(key, obj)
+            else:
+                self._drop(key)
+        return obj
+
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_absent: bool = False,
+        if_version: str | None = None,
+    ) -> str:
+        """Write through to the inner storage; cache the new bytes once it succeeds."""
+        if not self._cacheable(key):
+            return await self.inner.put(key, data, if_absent=if_absent, if_version=if_version)
+        write = self._begin_write(key)
+        try:
+            version = await self.inner.put(key, data, if_absent=if_absent, if_version=if_version)
+        except BaseException:
+            self._end_write(key, write)
+            self._drop(key)
+            raise
+        self._end_write(key, write)
+        if write.overlapped:
+            self._drop(key)
+        else:
+            self._store(key, StoredObject(key, bytes(data), version, datetime.now(UTC)))
+        return version
+
+    async def delete(self, key: str, *, if_version: str | None = None) -> None:
+        """Delete through the inner storage; remember the key as deleted."""
+        if not self._cacheable(key):
+            await self.inner.delete(key, if_version=if_version)
+            return
+        write = self._begin_write(key)
+        try:
+            await self.inner.delete(key, if_version=if_version)
+        except BaseException:
+            self._end_write(key, write)
+            self._drop(key)
+            raise
+        self._end_write(key, write)
+        self._settle_delete(key, write)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete through the inner storage; remember each deleted key as deleted.
+
+        Keys named in a :class:`~ssshelf.errors.DeleteFailed` are dropped from
+        the cache (their state is unknown); the others are remembered as deleted.
+        """
+        tracked = [(key, self._begin_write(key)) for key in keys if self._cacheable(key)]
+        try:
+            await self.inner.delete_many(keys)
+        except DeleteFailed as exc:
+            for key, write in tracked:
+                self._end_write(key, write)
+                if key in exc.failures:
+                    self._drop(key)
+                else:
+                    self._settle_delete(key, write)
+            raise
+        except BaseException:
+            for key, write in tracked:
+                self._end_write(key, write)
+                self._drop(key)
+            raise
+        for key, write in tracked:
+            self._end_write(key, write)
+            self._settle_delete(key, write)
+
+    async def list(
+        self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
+    ) -> ListPage:
+        """Always one request to the inner storage: listings are never cached."""
+        return await self.inner.list(prefix, after=after, limit=limit)
+
+    async def close(self) -> None:
+        """Forget every entry and close the inner storage."""
+        self.clear()
+        await self.inner.close()
+
+    # -- internals -------------------------------------------------------------
+
+    def _cacheable(self, key: str) -> bool:
+        return self._should_cache is None or self._should_cache(key)
+
+    async def _revalidate(
+        self,
+        key: str,
+        cached: StoredObject,
+        get_if_changed: Callable[[str, str], Awaitable[Revalidated]],
+    ) -> StoredObject | None:
+        self._stats.revalidations += 1
+        fill = self._begin_fill(key)
+        try:
+            result = await get_if_changed(key, cached.version)
+        finally:
+            self._end_fill(key, fill)
+        if result is NOT_MODIFIED:
+            self._stats.not_modified += 1
+            if fill.valid:
+                self._store(key, cached)
+            return cached
+        if fill.valid:
+            if result is not None or self.cache_misses:
+                self._store(key, result)
+            else:
+                self._drop(key)
+        return result
+
+    def _settle_delete(self, key: str, write: _Write) -> None:
+        if write.overlapped:
+            self._drop(key)
+        else:
+            self._store(key, None)
+
+    def _flights_of(self, key: str) -> _Flights:
+        flights = self._flights.get(key)
+        if flights is None:
+            flights = self._flights[key] = _Flights()
+        return flights
+
+    def _release(self, key: str, flights: _Flights) -> None:
+        if not flights.fills and not flights.writes:
+            del self._flights[key]
+
+    def _begin_fill(self, key: str) -> _Fill:
+        fill = _Fill()
+        self._flights_of(key).fills.append(fill)
+        return fill
+
+    def _end_fill(self, key: str, fill: _Fill) -> None:
+        flights = self._flights[key]
+        flights.fills.remove(fill)
+        self._release(key, flights)
+
+    def _begin_write(self, key: str) -> _Write:
+        write = _Write()
+        flights = self._flights_of(key)
+        if flights.writes:
+            write.overlapped = True
+            for other in flights.writes:
+                other.overlapped = True
+        flights.writes.append(write)
+        return write
+
+    def _end_write(self, key: str, write: _Write) -> None:
+        flights = self._flights[key]
+        flights.writes.remove(write)
+        for fill in flights.fills:
+            fill.valid = False
+        self._release(key, flights)
+
+    def _invalidate_fills(self, key: str) -> None:
+        flights = self._flights.get(key)
+        if flights is not None:
+            for fill in flights.fills:
+                fill.valid = False
+
+    def _store(self, key: str, obj: StoredObject | None) -> None:
+        size = ENTRY_OVERHEAD + len(key.encode("utf-8")) + (len(obj.data) if obj else 0)
+        self._drop(key)
+        if size > self.max_bytes:
+            return
+        expires_at = None if self.ttl is None else self._clock() + self.ttl
+        self._entries[key] = _Entry(obj, size, expires_at)
+        self._bytes += size
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= evicted.size
+            self._stats.evictions += 1
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry.size
+
+
+#: The seed's name for the read cache, kept working.
+ReadKeyCacheInMemory = CachedStorage

@@ -1,0 +1,125 @@
+"""``check``, ``repair`` and ``reindex``: verify the store and fix what check finds.
+
+Human output is one ``label  value`` line per count, with up to
+:data:`SHOWN_EXAMPLES` example keys under each kind of problem; ``--json``
+prints the library's report (``to_dict()``) as one JSON document instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._cli_io import Console
+from ._cli_progress import Progress
+from ._cli_render import dumps_line
+from .managers import CManager
+
+#: Example keys printed under each kind of problem (the JSON has them all).
+SHOWN_EXAMPLES = 10
+
+_CHECK_COUNTS = (
+    "items_scanned",
+    "entries_scanned",
+    "reservations_scanned",
+    "dangling_entries",
+    "missing_entries",
+    "stale_reservations",
+    "missing_reservations",
+    "unreadable_items",
+)
+_REPAIR_COUNTS = (
+    "deleted_entries",
+    "restored_entries",
+    "deleted_reservations",
+    "restored_reservations",
+    "skipped",
+)
+_WIDTH = max(len(name) for name in _CHECK_COUNTS + _REPAIR_COUNTS)
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def format_check(report: dict[str, Any]) -> list[str]:
+    """The lines ``check`` prints for a ``CheckReport.to_dict()``."""
+    lines: list[str] = []
+    examples: dict[str, list[str]] = report.get("examples", {})
+    for name in _CHECK_COUNTS:
+        if name not in report:
+            continue
+        lines.append(f"{_label(name):<{_WIDTH}}  {report[name]}")
+        shown = examples.get(name, [])
+        lines.extend(f"    {key}" for key in shown[:SHOWN_EXAMPLES])
+        hidden = int(report[name]) - min(len(shown), SHOWN_EXAMPLES)
+        if shown and hidden > 0:
+            lines.append(f"    ... and {hidden} more (--json lists up to {len(shown)})")
+    return lines
+
+
+def format_repair(report: dict[str, Any]) -> list[str]:
+    """The lines ``repair`` prints for a ``RepairReport.to_dict()``."""
+    before = report.get("check", {})
+    problems = sum(int(before.get(name, 0)) for name in _CHECK_COUNTS[3:])
+    lines = [f"{_label('problems found'):<{_WIDTH}}  {problems}"]
+    lines += [f"{_label(name):<{_WIDTH}}  {report[name]}" for name in _REPAIR_COUNTS]
+    return lines
+
+
+async def run_check(manager: CManager, args: argparse.Namespace, console: Console) -> int:
+    """Verify items against entries and reservations; return 1 when anything is wrong."""
+    progress = Progress("check", console.err)
+    try:
+        report = await manager.check(progress=progress)
+    finally:
+        progress.close()
+    if args.json:
+        console.line(dumps_line(report.to_dict()))
+    else:
+        for line in format_check(report.to_dict()):
+            console.line(line)
+        console.line("OK" if report.ok else "PROBLEMS FOUND - run: ssshelf repair")
+    return 0 if report.ok else 1
+
+
+async def run_repair(manager: CManager, args: argparse.Namespace, console: Console) -> int:
+    """Remove dangling entries and stale reservations, restore missing ones.
+
+    Objects younger than ``--grace`` seconds are left for writes in flight
+    (default: the manager's unique lease); ``skipped`` counts them.
+    """
+    progress = Progress("repair", console.err)
+    try:
+        report = await manager.repair(grace=args.grace, progress=progress)
+    finally:
+        progress.close()
+    if args.json:
+        console.line(dumps_line(report.to_dict()))
+        return 0
+    for line in format_repair(report.to_dict()):
+        console.line(line)
+    if report.skipped:
+        console.note(
+            f"{report.skipped} left alone: younger than the grace period (a write may be in "
+            "flight) or unreadable items; run again later, or --grace 0 on a quiet store"
+        )
+    return 0
+
+
+async def run_reindex(manager: CManager, args: argparse.Namespace, console: Console) -> int:
+    """Rebuild one collection from the stored items; 1 when some items failed."""
+    progress = Progress("reindex", console.err, unit="items")
+    try:
+        report = await manager.reindex(args.collection, progress=progress)
+    finally:
+        progress.close()
+    document = report.to_dict()
+    if args.json:
+        console.line(dumps_line(document))
+    else:
+        for name in ("collection", "items_scanned", "reindexed", "failed"):
+            console.line(f"{_label(name):<{_WIDTH}}  {document[name]}")
+        for error in document["errors"][:SHOWN_EXAMPLES]:
+            console.line(f"    {error}")
+    return 1 if report.failed else 0

@@ -1,0 +1,37 @@
+"""Where CLI commands write: results to stdout, notes and errors to stderr."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+
+@dataclass
+class Console:
+    """The two output streams of one CLI run (``sys.stdout``/``sys.stderr`` by default)."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+
+    def line(self, text: str) -> None:
+        """One line of results on stdout."""
+        self.out.write(text + "\n")
+
+    def write_bytes(self, data: bytes) -> None:
+        """Bytes on stdout unchanged (through the binary buffer when there is one)."""
+        self.out.flush()
+        buffer = getattr(self.out, "buffer", None)
+        if buffer is not None:
+            buffer.write(data)
+            buffer.flush()
+        else:
+            self.out.write(data.decode("utf-8", errors="backslashreplace"))
+
+    def note(self, text: str) -> None:
+        """A remark for a person on stderr (never mixed into results)."""
+        self.err.write(text + "\n")
+
+    def error(self, text: str) -> None:
+        """One ``ssshelf: error: …`` line on stderr."""
+        self.err.write(f"ssshelf: error: {text}\n")

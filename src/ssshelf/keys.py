@@ -112,13 +112,20 @@ def unescape_text(text: str) -> str:
     return _unescape_to_bytes(text, 0, len(text)).decode("utf-8")
 
 
+#: Integers past this many bits (about 1,000 digits) cannot fit in a key anyway.
+_MAX_INT_BITS = 3300
+
+
 def _encode_natural(n: int) -> str:
+    if n.bit_length() > _MAX_INT_BITS:
+        raise InvalidKeyError(
+            f"integer of {n.bit_length()} bits is too large for a key (keys are <= 1024 bytes)",
+            part=n,
+        )
     digits = str(n)
     size = len(digits)
     if size <= 8:
         return f"{size}{digits}"
-    if size > 9999:
-        raise InvalidKeyError(f"integer with {size} digits is too large for a key", part=n)
     return f"9{size:04d}{digits}"
 
 

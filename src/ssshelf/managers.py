@@ -803,7 +803,8 @@ class CManager(metaclass=_ManagerMeta):
 
         async def one(x: Any) -> None:
             nonlocal removed
-            removed += bool(await self.remove_item(x))
+            existed = await self.remove_item(x)
+            removed += existed
 
         await self._bulk(items_or_pks, one, progress)
         return removed

@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from ._cli_io import Console
+from ._cli_manager import collection
 from ._cli_progress import Progress
 from ._cli_render import dumps_line
 from .managers import CManager
@@ -109,6 +110,7 @@ async def run_repair(manager: CManager, args: argparse.Namespace, console: Conso
 
 async def run_reindex(manager: CManager, args: argparse.Namespace, console: Console) -> int:
     """Rebuild one collection from the stored items; 1 when some items failed."""
+    collection(manager, args.collection)  # an unknown name: one clear error
     progress = Progress("reindex", console.err, unit="items")
     try:
         report = await manager.reindex(args.collection, progress=progress)

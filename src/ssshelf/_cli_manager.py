@@ -63,7 +63,8 @@ def item_json(manager: CManager, item: Any, pk: str) -> Any:
     return payload_to_json(manager.item_manager.serialize_item(item), pk=pk)
 
 
-def _collection(manager: CManager, name: str) -> Collection:
+def collection(manager: CManager, name: str) -> Collection:
+    """The manager's collection ``name``; :class:`InvalidArgument` naming the known ones."""
     try:
         return manager.collections[name]
     except KeyError:
@@ -80,10 +81,10 @@ async def run_get(manager: CManager, args: argparse.Namespace, console: Console)
     up the item holding ``VALUE`` in a unique collection.
     """
     if args.by is not None:
-        collection = _collection(manager, args.by)
-        if not collection.unique:
+        unique = collection(manager, args.by)
+        if not unique.unique:
             raise InvalidArgument(f"--by {args.by}: collection {args.by!r} is not unique")
-        item = await collection.get_item(parse_part(args.pk))
+        item = await unique.get_item(parse_part(args.pk))
         missing = f"no item holds {args.pk!r} in {args.by!r}"
     else:
         item = await manager.get_item(args.pk)
@@ -104,16 +105,14 @@ async def run_list(manager: CManager, args: argparse.Namespace, console: Console
     items (unverified, one request).  ``--json`` prints one document
     ``{"items"|"entries": [...], "after": <cursor or null>}``.
     """
-    collection = _collection(manager, args.collection)
+    chosen = collection(manager, args.collection)
     prefix = [parse_part(p) for p in args.prefix] or None
-    if not 1 <= args.limit <= MAX_LIST_LIMIT:
-        raise InvalidArgument(f"--limit must be between 1 and {MAX_LIST_LIMIT}")
     rows: list[Any]
     if args.keys:
-        resp = await collection.get_keys(args.limit, args.after, prefix)
+        resp = await chosen.get_keys(args.limit, args.after, prefix)
         rows = [{"key": key_json(key), "pk": pk} for key, pk in resp["entries"]]
     else:
-        resp = await collection.get_items(args.limit, args.after, prefix)
+        resp = await chosen.get_items(args.limit, args.after, prefix)
         im = manager.item_manager
         rows = [item_json(manager, item, str(im.get_pk(item))) for item in resp["items"]]
     after: str | None = resp.get("after")

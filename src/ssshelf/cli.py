@@ -231,8 +231,3 @@ def _broken_pipe() -> int:
     except (OSError, ValueError):
         pass
     return EXIT_OK
-
-
-def entry_point() -> NoReturn:
-    """``sys.exit(main())``, for console scripts."""
-    sys.exit(main())

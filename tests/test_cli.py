@@ -1,0 +1,635 @@
+"""The ``ssshelf`` command line, run in-process through ``main(argv)``.
+
+Each test works in its own directory holding ``cli_links.py`` (the user's
+manager module, imported by ``--manager cli_links:Links``) and an SQLite
+store; one test runs the real console script in a subprocess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ssshelf._cli_io import Console
+from ssshelf.cli import main
+from ssshelf.managers import CManager
+from ssshelf.storages.url import open_storage
+
+MANAGER_MODULE = textwrap.dedent(
+    '''
+    """A user's manager module, as the CLI imports it."""
+    from datetime import datetime
+
+    from ssshelf import CManager, Collection, Desc, IManager
+
+
+    class NewestFirst(Collection):
+        def key(self, item):
+            return (Desc(datetime.fromisoformat(item["created_at"])),)
+
+
+    class ByTag(Collection):
+        def key(self, item):
+            return [(t,) for t in item.get("tags", [])]
+
+
+    class ByRank(Collection):
+        def key(self, item):
+            return (item["rank"],)
+
+
+    class Alias(Collection):
+        unique = True
+
+        def key(self, item):
+            return item.get("alias")
+
+
+    class Links(CManager):
+        item_manager = IManager()
+        namespace = "links"
+        by_created = NewestFirst()
+        by_tag = ByTag()
+        by_rank = ByRank()
+        by_alias = Alias()
+
+
+    class ByNegativeRank(Collection):
+        def key(self, item):
+            return (-item["rank"],)
+
+
+    class Reranked(Links):
+        by_rank = ByNegativeRank()
+
+
+    class Pickled(IManager):
+        def serialize_item(self, item):
+            return repr(item).encode()
+
+        def deserialize_item(self, data):
+            return {"pk": "x"}
+
+
+    class Opaque(CManager):
+        item_manager = Pickled()
+        namespace = "links"
+
+
+    NOT_A_MANAGER = 42
+    '''
+)
+
+ITEMS = [
+    {
+        "pk": f"p{n}",
+        "url": f"https://example.com/{n}",
+        "created_at": f"2024-05-0{n}T10:00:00",
+        "tags": ["py", "news"] if n % 2 else ["py"],
+        "rank": n,
+        **({"alias": f"alias{n}"} if n <= 2 else {}),
+    }
+    for n in range(1, 6)
+]
+
+
+class CLI:
+    """Runs ``main(argv)`` against this test's store and captures its output."""
+
+    def __init__(self, directory: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.directory = directory
+        self.url = f"sqlite:///{directory / 'store.db'}"
+        self.capsys = capsys
+
+    def __call__(self, *argv: str, manager: bool = True) -> tuple[int, str, str]:
+        args = [*argv, "--url", self.url]
+        if manager:
+            args += ["--manager", "cli_links:Links"]
+        code = main(args)
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def json_lines(self, text: str) -> list[Any]:
+        return [json.loads(line) for line in text.splitlines()]
+
+    def seed(self, items: list[dict[str, Any]] = ITEMS) -> None:
+        source = self.directory / "seed.jsonl"
+        source.write_text("".join(json.dumps(i) + "\n" for i in items))
+        code, _, err = self("import", str(source))
+        assert code == 0, err
+
+    def manager(self) -> CManager:
+        import cli_links  # type: ignore[import-not-found]
+
+        links: type[CManager] = cli_links.Links
+        return links(open_storage(self.url))
+
+    def storage_call(self, method: str, *args: Any) -> Any:
+        async def go() -> Any:
+            storage = open_storage(self.url)
+            try:
+                return await getattr(storage, method)(*args)
+            finally:
+                await storage.close()
+
+        return asyncio.run(go())
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[CLI]:
+    (tmp_path / "cli_links.py").write_text(MANAGER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delenv("SSSHELF_MANAGER", raising=False)
+    sys.modules.pop("cli_links", None)
+    yield CLI(tmp_path, capsys)
+    sys.modules.pop("cli_links", None)
+
+
+# -- raw storage: ls and cat ------------------------------------------------------
+
+
+def test_ls_lists_every_object_in_byte_order(cli: CLI) -> None:
+    cli.seed()
+    code, out, err = cli("ls", "--all", manager=False)
+    keys = out.splitlines()
+    assert code == 0 and err == ""
+    assert keys == sorted(keys, key=lambda k: k.encode())
+    assert [k for k in keys if k.startswith("links/items/")] == [
+        f"links/items/p{n}" for n in range(1, 6)
+    ]
+    assert "links/u/by_alias/salias1!" in keys
+
+
+def test_ls_pages_with_a_hint_for_the_next_page(cli: CLI) -> None:
+    cli.seed()
+    code, first, err = cli("ls", "links/items/", "--limit", "2", manager=False)
+    assert code == 0
+    assert first.splitlines() == ["links/items/p1", "links/items/p2"]
+    assert "ssshelf ls links/items/ --after links/items/p2" in err
+    code, rest, err = cli(
+        "ls", "links/items/", "--after", "links/items/p2", "--limit", "5", manager=False
+    )
+    assert rest.splitlines() == ["links/items/p3", "links/items/p4", "links/items/p5"]
+    assert err == ""
+
+
+def test_ls_json_gives_keys_and_cursor(cli: CLI) -> None:
+    cli.seed()
+    code, out, _ = cli("ls", "links/items/", "--limit", "3", "--json", manager=False)
+    assert code == 0
+    assert json.loads(out) == {
+        "keys": ["links/items/p1", "links/items/p2", "links/items/p3"],
+        "after": "links/items/p3",
+    }
+    _, out, _ = cli("ls", "links/u/", "--json", manager=False)
+    assert json.loads(out)["after"] is None
+
+
+def test_cat_shows_an_item_object_as_header_and_item(cli: CLI) -> None:
+    cli.seed()
+    code, out, _ = cli("cat", "links/items/p1", manager=False)
+    document = json.loads(out)
+    assert code == 0
+    assert document["item"] == ITEMS[0]
+    assert document["ssshelf"]["pk"] == "p1"
+    assert set(document["ssshelf"]["e"]) == {"by_created", "by_tag", "by_rank", "by_alias"}
+    assert out.startswith('{\n  "ssshelf"'), "pretty-printed"
+
+
+def test_cat_pretty_prints_json_and_passes_other_bytes_through(cli: CLI) -> None:
+    cli.storage_call("put", "plain.json", b'{"b": [1, 2]}')
+    cli.storage_call("put", "blob.bin", b"\x00\xffnot json")
+    cli.storage_call("put", "odd-header", b"ssshelf:1 {broken\npayload")
+    cli.storage_call("put", "no-newline", b"ssshelf:1 {}")
+    cli.storage_call("put", "text-payload", b'ssshelf:1 {"pk": "t"}\nplain text')
+
+    def cat(*argv: str) -> bytes:
+        raw = io.BytesIO()
+        out = io.TextIOWrapper(raw, encoding="utf-8")
+        assert main(["cat", *argv, "--url", cli.url], Console(out=out)) == 0
+        out.flush()
+        return raw.getvalue()
+
+    assert cat("plain.json") == b'{\n  "b": [\n    1,\n    2\n  ]\n}\n'
+    assert cat("blob.bin") == b"\x00\xffnot json"
+    assert cat("plain.json", "--raw") == b'{"b": [1, 2]}'
+    assert cat("odd-header") == b"ssshelf:1 {broken\npayload"
+    assert cat("no-newline") == b"ssshelf:1 {}"
+    assert json.loads(cat("text-payload")) == {"ssshelf": {"pk": "t"}, "item": "plain text"}
+
+
+def test_cat_of_a_missing_key_exits_1(cli: CLI) -> None:
+    code, out, err = cli("cat", "no/such/key", manager=False)
+    assert (code, out) == (1, "")
+    assert err == "ssshelf: error: no object with key 'no/such/key'\n"
+
+
+# -- through the manager: get, list, stats ----------------------------------------
+
+
+def test_get_prints_the_item_by_pk_or_unique_value(cli: CLI) -> None:
+    cli.seed()
+    code, out, _ = cli("get", "p3")
+    assert code == 0 and json.loads(out) == ITEMS[2]
+    code, out, _ = cli("get", "--by", "by_alias", "alias2")
+    assert code == 0 and json.loads(out) == ITEMS[1]
+
+
+def test_get_of_nothing_exits_1_and_says_so(cli: CLI) -> None:
+    cli.seed()
+    assert cli("get", "nope")[::2] == (1, "ssshelf: error: no item with pk 'nope'\n")
+    code, _, err = cli("get", "--by", "by_alias", "nope")
+    assert code == 1 and "no item holds 'nope' in 'by_alias'" in err
+    code, _, err = cli("get", "--by", "by_tag", "py")
+    assert code == 2 and "collection 'by_tag' is not unique" in err
+
+
+def test_list_prints_json_lines_in_index_order_and_pages(cli: CLI) -> None:
+    cli.seed()
+    code, out, err = cli("list", "by_created", "--limit", "2")
+    assert code == 0
+    assert [i["pk"] for i in cli.json_lines(out)] == ["p5", "p4"]
+    cursor = err.rsplit("--after ", 1)[1].strip().strip("'")
+    seen = ["p5", "p4"]
+    while True:
+        code, out, err = cli("list", "by_created", "--limit", "2", "--after", cursor)
+        seen += [i["pk"] for i in cli.json_lines(out)]
+        if not err:
+            break
+        cursor = err.rsplit("--after ", 1)[1].strip().strip("'")
+    assert seen == ["p5", "p4", "p3", "p2", "p1"]
+
+
+def test_list_with_prefix_parts_keys_and_json(cli: CLI) -> None:
+    cli.seed()
+    _, out, _ = cli("list", "by_tag", "--prefix", "news")
+    assert [i["pk"] for i in cli.json_lines(out)] == ["p1", "p3", "p5"]
+    _, out, _ = cli("list", "by_rank", "--prefix", "int:4")
+    assert [i["pk"] for i in cli.json_lines(out)] == ["p4"]
+    _, out, _ = cli("list", "by_rank", "--prefix", "4")
+    assert out == "", "an untagged part is a string, and ranks are ints"
+    _, out, _ = cli("list", "by_created", "--keys", "--limit", "1", "--json")
+    document = json.loads(out)
+    assert document["entries"] == [{"key": [{"desc": "2024-05-05T10:00:00"}], "pk": "p5"}]
+    assert document["after"]
+    _, out, _ = cli("list", "by_tag", "--prefix", "py", "--json")
+    assert [i["pk"] for i in json.loads(out)["items"]] == [f"p{n}" for n in range(1, 6)]
+    assert json.loads(out)["after"] is None
+
+
+def test_list_hint_repeats_the_prefix(cli: CLI) -> None:
+    cli.seed()
+    _, out, err = cli("list", "by_tag", "--prefix", "py", "--limit", "1")
+    assert [i["pk"] for i in cli.json_lines(out)] == ["p1"]
+    assert "ssshelf list by_tag --prefix py --after" in err
+
+
+def test_list_of_an_unknown_collection_names_the_known_ones(cli: CLI) -> None:
+    code, _, err = cli("list", "nope")
+    assert code == 2
+    assert "Links has no collection 'nope' (it has: by_alias, by_created, by_rank, by_tag)" in err
+
+
+def test_list_rejects_a_bad_typed_part(cli: CLI) -> None:
+    code, _, err = cli("list", "by_rank", "--prefix", "int:four")
+    assert code == 2 and "key part 'int:four'" in err
+
+
+def test_stats_counts_items_entries_and_reservations(cli: CLI) -> None:
+    cli.seed()
+    code, out, _ = cli("stats", "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "namespace": "links",
+        "items": 5,
+        "collections": {
+            "by_created": {"entries": 5, "unique": False},
+            "by_tag": {"entries": 8, "unique": False},
+            "by_rank": {"entries": 5, "unique": False},
+            "by_alias": {"entries": 2, "unique": True, "reservations": 2},
+        },
+    }
+    code, out, _ = cli("stats")
+    assert out.splitlines() == [
+        "namespace links",
+        "items              5 items",
+        "by_created         5 entries",
+        "by_tag             8 entries",
+        "by_rank            5 entries",
+        "by_alias           2 entries, 2 reservations (unique)",
+    ]
+
+
+# -- check, repair, reindex -------------------------------------------------------
+
+
+def _damage(cli: CLI) -> tuple[str, str]:
+    """Delete item p3 (its entries dangle) and one entry of p2 (it goes missing)."""
+    cli.storage_call("delete", "links/items/p3")
+    page = cli.storage_call("list", "links/c/by_rank/i12/p2")
+    cli.storage_call("delete", page.keys[0])
+    dangling = cli.storage_call("list", "links/c/by_rank/i13/p3").keys[0]
+    return dangling, page.keys[0]
+
+
+def test_check_of_a_sound_store_says_ok(cli: CLI) -> None:
+    cli.seed()
+    code, out, _ = cli("check")
+    assert code == 0
+    assert out.splitlines()[0] == "items scanned          5"
+    assert out.splitlines()[-1] == "OK"
+
+
+def test_check_finds_injected_damage_and_repair_fixes_it(cli: CLI) -> None:
+    cli.seed()
+    dangling, missing = _damage(cli)
+    code, out, _ = cli("check")
+    assert code == 1
+    lines = out.splitlines()
+    assert "dangling entries       4" in lines
+    assert f"    {dangling}" in lines
+    assert "missing entries        1" in lines
+    assert f"    {missing}" in lines
+    assert lines[-1] == "PROBLEMS FOUND - run: ssshelf repair"
+
+    code, out, _ = cli("check", "--json")
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False
+    assert (report["dangling_entries"], report["missing_entries"]) == (4, 1)
+    assert report["stale_reservations"] == 0
+
+    code, out, err = cli("repair")
+    assert code == 0
+    assert "restored entries       1" in out.splitlines()
+    assert "left alone: younger than the grace period" in err
+
+    code, out, _ = cli("repair", "--grace", "0", "--json")
+    assert code == 0 and json.loads(out)["deleted_entries"] == 4
+    assert cli("check")[0] == 0
+
+
+def test_check_lists_at_most_ten_examples_per_kind(cli: CLI) -> None:
+    items = [{"pk": f"q{n:02d}", "created_at": "2024-01-01T00:00:00", "rank": n} for n in range(12)]
+    cli.seed(items)
+    for item in items:
+        cli.storage_call("delete", f"links/items/{item['pk']}")
+    code, out, _ = cli("check")
+    assert code == 1
+    assert "    ... and 14 more (--json lists up to 24)" in out.splitlines()
+
+
+def test_reindex_rebuilds_a_collection_whose_key_changed(cli: CLI) -> None:
+    cli.seed()
+    argv = ["--url", cli.url, "--manager", "cli_links:Reranked"]
+    assert main(["reindex", "by_rank", *argv]) == 0
+    assert cli.capsys.readouterr().out.splitlines() == [
+        "collection             by_rank",
+        "items scanned          5",
+        "reindexed              5",
+        "failed                 0",
+    ]
+    assert main(["list", "by_rank", *argv]) == 0
+    listed = cli.json_lines(cli.capsys.readouterr().out)
+    assert [i["pk"] for i in listed] == ["p5", "p4", "p3", "p2", "p1"]
+    assert main(["reindex", "by_rank", "--json", *argv]) == 0
+    assert json.loads(cli.capsys.readouterr().out)["reindexed"] == 0, "already right"
+    code, _, err = cli("reindex", "nope")
+    assert code == 2 and "Links has no collection 'nope'" in err
+
+
+def test_reindex_reports_items_it_could_not_read(cli: CLI) -> None:
+    cli.seed()
+    cli.storage_call("put", "links/items/broken", b"not an item")
+    code, out, _ = cli("reindex", "by_rank")
+    assert code == 1
+    assert "failed                 1" in out.splitlines()
+
+
+# -- export and import ------------------------------------------------------------
+
+
+def test_export_then_import_round_trips_into_another_store(cli: CLI, tmp_path: Path) -> None:
+    cli.seed()
+    code, out, _ = cli("export")
+    assert code == 0
+    assert cli.json_lines(out) == ITEMS, "pk order, one item a line"
+    dump = tmp_path / "dump.jsonl"
+    code, _, err = cli("export", "--output", str(dump), "--page-size", "2")
+    assert code == 0 and err == f"exported 5 items to {dump}\n"
+    assert dump.read_text() == out
+
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    code = main(["import", str(dump), "--url", other, "--manager", "cli_links:Links"])
+    assert code == 0
+    assert cli.capsys.readouterr().err == "imported 5 items (0 skipped)\n"
+    assert (
+        main(["list", "by_tag", "--prefix", "news", "--url", other, "--manager", "cli_links:Links"])
+        == 0
+    )
+    assert [i["pk"] for i in cli.json_lines(cli.capsys.readouterr().out)] == ["p1", "p3", "p5"]
+
+
+def test_import_from_stdin_skips_blank_lines(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(ITEMS[0]) + "\n\n"))
+    code, _, err = cli("import", "-")
+    assert (code, err) == (0, "imported 1 items (0 skipped)\n")
+
+
+def test_rerunning_an_interrupted_import_finishes_without_duplicates(
+    cli: CLI, tmp_path: Path
+) -> None:
+    many = [
+        {"pk": f"m{n:04d}", "created_at": "2024-01-01T00:00:00", "rank": n, "tags": ["t"]}
+        for n in range(1200)
+    ]
+    source = tmp_path / "many.jsonl"
+    source.write_text("".join(json.dumps(i) + "\n" for i in many))
+    # The "interrupted" run got through the first 700 lines.
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("".join(json.dumps(i) + "\n" for i in many[:700]))
+    assert cli("import", str(partial))[0] == 0
+
+    code, _, err = cli("import", str(source), "--skip-existing")
+    assert (code, err) == (0, "imported 500 items (700 skipped)\n")
+    code, _, err = cli("import", str(source))
+    assert (code, err) == (0, "imported 1200 items (0 skipped)\n")
+
+    _, out, _ = cli("stats", "--json")
+    counts = json.loads(out)
+    assert counts["items"] == 1200
+    assert counts["collections"]["by_rank"]["entries"] == 1200
+    assert counts["collections"]["by_tag"]["entries"] == 1200
+    assert cli("check")[0] == 0
+
+
+def test_skip_existing_keeps_items_changed_since_the_export(cli: CLI, tmp_path: Path) -> None:
+    cli.seed()
+    dump = tmp_path / "dump.jsonl"
+    assert cli("export", "-o", str(dump))[0] == 0
+    changed = {**ITEMS[0], "url": "https://example.com/changed"}
+    cli.seed([changed])
+    assert cli("import", str(dump), "--skip-existing")[0] == 0
+    assert json.loads(cli("get", "p1")[1])["url"] == "https://example.com/changed"
+    assert cli("import", str(dump))[0] == 0
+    assert json.loads(cli("get", "p1")[1])["url"] == "https://example.com/1", "the file wins"
+
+
+def test_import_keeps_the_last_line_of_a_repeated_pk(cli: CLI) -> None:
+    cli.seed([{**ITEMS[0], "rank": 1}, {**ITEMS[0], "rank": 9}])
+    assert json.loads(cli("get", "p1")[1])["rank"] == 9
+
+
+def test_import_stops_at_a_bad_line_naming_it(cli: CLI, tmp_path: Path) -> None:
+    source = tmp_path / "bad.jsonl"
+    source.write_text(json.dumps(ITEMS[0]) + "\n{oops\n")
+    code, _, err = cli("import", str(source))
+    assert code == 2 and f"{source}, line 2: not JSON" in err
+    source.write_text('{"no_pk": 1}\n')
+    code, _, err = cli("import", str(source))
+    assert code == 2 and "line 1: not an item of Links (KeyError('pk'))" in err
+
+
+def test_import_of_a_missing_file_is_a_usage_error(cli: CLI) -> None:
+    code, _, err = cli("import", "missing.jsonl")
+    assert code == 2
+    assert err == "ssshelf: error: No such file or directory: missing.jsonl\n"
+
+
+def test_export_skips_unreadable_items_and_exits_1(cli: CLI) -> None:
+    cli.seed(ITEMS[:2])
+    cli.storage_call("put", "links/items/broken", b"garbage")
+    code, out, err = cli("export")
+    assert code == 1
+    assert [i["pk"] for i in cli.json_lines(out)] == ["p1", "p2"]
+    assert "skipped unreadable item 'broken'" in err
+
+
+def test_export_needs_json_payloads(cli: CLI) -> None:
+    cli.seed(ITEMS[:1])
+    code = main(["export", "--url", cli.url, "--manager", "cli_links:Opaque"])
+    err = cli.capsys.readouterr().err
+    assert code == 2 and "item 'p1' does not serialise to JSON" in err
+
+
+# -- errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["get", "x"], "this command needs the manager: pass --manager module:Class"),
+        (
+            ["get", "x", "--manager", "cli_links"],
+            "--manager 'cli_links' must look like module:Class",
+        ),
+        (["get", "x", "--manager", "nomodule:X"], "cannot import module 'nomodule'"),
+        (["get", "x", "--manager", "cli_links:Nope"], "module 'cli_links' has no attribute 'Nope'"),
+        (["get", "x", "--manager", "cli_links:NOT_A_MANAGER"], "is not a CManager subclass"),
+        (["ls", "--url", "ftp://x"], "unknown storage URL 'ftp://x'"),
+        (["ls", "--url", "sqlite:///no/such/dir/x.db"], "directory"),
+        (["ls", "--limit", "5000"], "argument --limit: must be between 1 and 1000"),
+        (["ls", "--limit", "many"], "argument --limit: not a number: 'many'"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_expected_errors_are_one_line_and_exit_2(cli: CLI, argv: list[str], message: str) -> None:
+    code = main(argv)
+    out, err = cli.capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.startswith("ssshelf: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_manager_and_url_come_from_the_environment(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.seed(ITEMS[:1])
+    monkeypatch.setenv("SSSHELF_URL", cli.url)
+    monkeypatch.setenv("SSSHELF_MANAGER", "cli_links:Links")
+    assert main(["get", "p1"]) == 0
+    assert json.loads(cli.capsys.readouterr().out)["pk"] == "p1"
+
+
+def test_the_default_store_is_ssshelf_db_in_the_current_directory(cli: CLI) -> None:
+    assert main(["ls"]) == 0
+    assert (cli.directory / "ssshelf.db").exists()
+
+
+def test_help_exits_0(cli: CLI) -> None:
+    assert main(["--help"]) == 0
+    assert "check" in cli.capsys.readouterr().out
+
+
+def test_a_closed_stdout_ends_quietly(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    cli.seed(ITEMS[:1])
+
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", Closed())
+    assert main(["export", "--url", cli.url, "--manager", "cli_links:Links"]) == 0
+
+
+def test_ctrl_c_exits_130(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def interrupted(*args: Any, **kwargs: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ssshelf.cli._run", interrupted)
+    assert main(["ls"]) == 130
+    assert cli.capsys.readouterr().err == "ssshelf: error: interrupted\n"
+
+
+def test_the_console_script_runs_in_a_subprocess(cli: CLI) -> None:
+    cli.seed(ITEMS[:2])
+    env = {**os.environ, "SSSHELF_URL": cli.url, "SSSHELF_MANAGER": "cli_links:Links"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ssshelf", "list", "by_created"],
+        cwd=cli.directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["pk"] for line in done.stdout.splitlines()] == ["p2", "p1"]
+    script = Path(sys.executable).with_name("ssshelf")
+    done = subprocess.run(
+        [str(script), "check"],
+        cwd=cli.directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.endswith("OK\n")
+    done = subprocess.run(
+        [str(script), "get", "p1", "--manager", "nomodule:X"],
+        cwd=cli.directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "ssshelf: error: cannot import module 'nomodule' for --manager: "
+        "No module named 'nomodule'\n"
+    )

@@ -1,0 +1,315 @@
+"""An HTTP/1.1 proxy on 127.0.0.1 that records requests and injects S3 faults.
+
+Put it between a client and an S3 server (moto) to see exactly what goes on
+the wire and to make chosen requests fail the way S3 fails::
+
+    async with FaultProxy(upstream_url) as proxy:
+        proxy.inject(SLOWDOWN, share=0.3)
+        proxy.inject(DROP_AFTER, times=1, when=lambda r: r.method == "PUT")
+        ... S3Storage(endpoint_url=proxy.url) ...
+        proxy.requests   # every request received, faulted or not
+
+Faults:
+
+* an error reply (``SLOWDOWN`` = 503 SlowDown, ``CONFLICT`` = 409
+  ConditionalRequestConflict, ``error_reply(status, code)``): answered by the
+  proxy with an S3 XML error body; the server never sees the request;
+* ``DROP_BEFORE``: the connection is cut after the request is read, before
+  it is forwarded (the request did not happen);
+* ``DROP_AFTER``: the request is forwarded and answered, then the
+  connection is cut instead of passing the answer on (the request happened,
+  the client cannot know);
+* ``delay(seconds)``: the request is held, then passed through;
+* ``xml_reply(status, body)``: a made-up answer (e.g. per-key DeleteObjects errors).
+
+``max_in_flight`` is the most requests the proxy held at once.
+
+Each request is sent upstream on its own connection (``Connection: close``).
+``Expect: 100-continue`` is answered by the proxy and not forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+_XML_ERROR = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    "<Error><Code>{code}</Code><Message>{message}</Message>"
+    "<RequestId>fault-proxy</RequestId></Error>"
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do to a request instead of passing it through."""
+
+    kind: str
+    status: int = 0
+    code: str = ""
+    message: str = ""
+    body: bytes | None = None
+    seconds: float = 0.0
+
+
+def error_reply(status: int, code: str, message: str = "injected by the fault proxy") -> Fault:
+    """A fault answering ``status`` with an S3 error body naming ``code``."""
+    return Fault("reply", status, code, message)
+
+
+def xml_reply(status: int, body: str) -> Fault:
+    """A fault answering ``status`` with ``body`` (an S3 XML document) instead of the server."""
+    return Fault("reply", status, "Reply", body=body.encode())
+
+
+def delay(seconds: float) -> Fault:
+    """A fault holding the request ``seconds`` before passing it through."""
+    return Fault("delay", seconds=seconds)
+
+
+SLOWDOWN = error_reply(503, "SlowDown", "Please reduce your request rate.")
+CONFLICT = error_reply(
+    409, "ConditionalRequestConflict", "A conflicting conditional operation is in progress."
+)
+INTERNAL_ERROR = error_reply(500, "InternalError", "We encountered an internal error.")
+DROP_BEFORE = Fault("drop_before")
+DROP_AFTER = Fault("drop_after")
+
+
+@dataclass
+class Request:
+    """One request as the proxy received it (header names lower-cased)."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+    fault: Fault | None = None
+
+
+@dataclass
+class _Plan:
+    fault: Fault
+    share: float
+    remaining: int | None
+    when: Callable[[Request], bool]
+
+    def applies(self, request: Request, rng: random.Random) -> bool:
+        if self.remaining == 0 or not self.when(request):
+            return False
+        if rng.random() >= self.share:
+            return False
+        if self.remaining is not None:
+            self.remaining -= 1
+        return True
+
+
+@dataclass
+class FaultProxy:
+    """See the module docstring.  ``seed`` makes the random shares repeatable."""
+
+    upstream_url: str
+    seed: int = 0
+    requests: list[Request] = field(default_factory=list)
+    #: Set (or replace) these headers on every answer passed through.
+    response_headers: dict[str, str] = field(default_factory=dict)
+    #: The most requests received and not yet answered at one moment.
+    max_in_flight: int = 0
+    _in_flight: int = 0
+    _plans: list[_Plan] = field(default_factory=list)
+    _server: asyncio.Server | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.upstream_url)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self._rng = random.Random(self.seed)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start the proxy first"
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def inject(
+        self,
+        fault: Fault,
+        *,
+        share: float = 1.0,
+        times: int | None = None,
+        when: Callable[[Request], bool] = lambda request: True,
+    ) -> None:
+        """Apply ``fault`` to a ``share`` of the requests matching ``when``.
+
+        ``times`` bounds how often; the first plan that applies wins.
+        """
+        self._plans.append(_Plan(fault, share, times, when))
+
+    def heal(self) -> None:
+        """Stop injecting faults."""
+        self._plans.clear()
+
+    def faulted(self) -> list[Request]:
+        """The requests a fault was applied to."""
+        return [r for r in self.requests if r.fault is not None]
+
+    async def start(self) -> FaultProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> FaultProxy:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- serving ----------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            while await self._one_exchange(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _one_exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Handle one request; return whether the client connection stays open."""
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return False
+        request_line, headers = _parse_head(head)
+        method, target, _ = request_line.split(" ", 2)
+        if headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            await writer.drain()
+        body = await _read_body(reader, headers)
+        request = Request(method, target, headers, body)
+        self.requests.append(request)
+        request.fault = next((p.fault for p in self._plans if p.applies(request, self._rng)), None)
+        self._in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            return await self._answer(request, writer)
+        finally:
+            self._in_flight -= 1
+
+    async def _answer(self, request: Request, writer: asyncio.StreamWriter) -> bool:
+        fault = request.fault
+        method, target, headers, body = (
+            request.method,
+            request.target,
+            request.headers,
+            request.body,
+        )
+        if fault is not None and fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+        if fault is not None and fault.kind == "drop_before":
+            writer.transport.abort()
+            return False
+        if fault is not None and fault.kind == "reply":
+            writer.write(_error_response(fault))
+            await writer.drain()
+            return headers.get("connection", "").lower() != "close"
+        response = await self._forward(method, target, headers, body)
+        if fault is not None and fault.kind == "drop_after":
+            writer.transport.abort()
+            return False
+        writer.write(response)
+        await writer.drain()
+        return False
+
+    async def _forward(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> bytes:
+        host, port = self._upstream
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
+        try:
+            lines = [f"{method} {target} HTTP/1.1"]
+            for name, value in headers.items():
+                if name not in ("expect", "connection", "transfer-encoding", "content-length"):
+                    lines.append(f"{name}: {value}")
+            lines += [f"content-length: {len(body)}", "connection: close", "", ""]
+            upstream_writer.write("\r\n".join(lines).encode("latin-1") + body)
+            await upstream_writer.drain()
+            response = await upstream_reader.read()
+        finally:
+            upstream_writer.close()
+            with contextlib.suppress(ConnectionError):
+                await upstream_writer.wait_closed()
+        return self._rewrite(response)
+
+    def _rewrite(self, response: bytes) -> bytes:
+        """Apply ``response_headers`` and make the answer close the client connection."""
+        head, sep, body = response.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        replaced = {name.lower() for name in self.response_headers} | {"connection"}
+        kept = [h for h in header_lines if h.split(":", 1)[0].strip().lower() not in replaced]
+        kept += [f"{name}: {value}" for name, value in self.response_headers.items()]
+        kept.append("Connection: close")
+        return "\r\n".join([status_line, *kept]).encode("latin-1") + sep + body
+
+
+def _parse_head(head: bytes) -> tuple[str, dict[str, str]]:
+    request_line, *lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return request_line, headers
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
+    if "content-length" in headers:
+        return await reader.readexactly(int(headers["content-length"]))
+    if headers.get("transfer-encoding", "").lower() != "chunked":
+        return b""
+    chunks: list[bytes] = []
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+        if size == 0:
+            await _skip_trailers(reader)
+            return b"".join(chunks)
+        chunks.append(await reader.readexactly(size))
+        await reader.readexactly(2)
+
+
+async def _skip_trailers(reader: asyncio.StreamReader) -> None:
+    while (await reader.readuntil(b"\r\n")) != b"\r\n":
+        pass
+
+
+def _error_response(fault: Fault) -> bytes:
+    body = fault.body
+    if body is None:
+        body = _XML_ERROR.format(code=fault.code, message=fault.message).encode()
+    head = (
+        f"HTTP/1.1 {fault.status} {fault.code}\r\n"
+        "Content-Type: application/xml\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "\r\n"
+    )
+    return head.encode("latin-1") + body

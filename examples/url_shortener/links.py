@@ -1,0 +1,124 @@
+"""The shortener's operations, independent of HTTP.
+
+:class:`Links` creates links, resolves codes (counting the click), pages the
+recent list and reads stats.  A *code* is what goes after the host in a
+short link: the generated pk, or the custom alias when the link has one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ssshelf import AlreadyExistsError, UniqueViolation
+
+from .clicks import ClickCounter
+from .manager import Link, LinkManager
+from .validation import Invalid, check_alias, check_cursor, check_url, is_code
+
+#: Generated codes: no 0/O, 1/l/I look-alikes.
+CODE_ALPHABET = "23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
+CODE_LENGTH = 7
+PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+class AliasTaken(Exception):
+    """The custom alias (or a code equal to it) is already in use."""
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(f"The alias {alias!r} is already taken; choose another.")
+        self.alias = alias
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the recent list; ``after`` is set when older links follow."""
+
+    links: list[Link]
+    after: str | None
+
+
+def public_code(link: Link) -> str:
+    """The code a short link uses: the alias if there is one, else the pk."""
+    code: str = link.get("alias") or link["pk"]
+    return code
+
+
+class Links:
+    """Link operations over one :class:`LinkManager`."""
+
+    def __init__(self, manager: LinkManager) -> None:
+        self.manager = manager
+        self.clicks = ClickCounter(manager)
+
+    async def create(self, url: object, alias: object = None) -> Link:
+        """Validate and store a new link (raises :class:`Invalid`, :class:`AliasTaken`).
+
+        A generated code is never an existing alias, and an alias is never an
+        existing code, so a code always names one link.
+        """
+        target = check_url(url)
+        wanted = check_alias(alias)
+        if wanted is not None and await self.manager.get_item(wanted) is not None:
+            raise AliasTaken(wanted)
+        for _ in range(10):
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            if await self.manager.by_alias.get_item(code) is not None:
+                continue
+            link: Link = {
+                "pk": code,
+                "url": target,
+                "alias": wanted,
+                "created_at": datetime.now(UTC).isoformat(),
+                "clicks": 0,
+                "last_click_at": None,
+            }
+            try:
+                await self.manager.create_item(link)
+            except AlreadyExistsError:
+                continue
+            except UniqueViolation:
+                raise AliasTaken(wanted or code) from None
+            return link
+        raise RuntimeError("could not find a free code in 10 tries")  # 57**7 codes: not expected
+
+    async def find(self, code: str) -> Link | None:
+        """The link a code names (pk first, then alias), or ``None``.  Counts nothing."""
+        if not is_code(code):
+            return None
+        link: Link | None = await self.manager.get_item(code)
+        if link is None:
+            link = await self.manager.by_alias.get_item(code)
+        return link
+
+    async def follow(self, code: str) -> Link | None:
+        """Count a click on the link ``code`` names and return it (``None``: no link).
+
+        The click is committed before this returns.  Two requests for a
+        generated code (read, conditional write), four for an alias.
+        """
+        if not is_code(code):
+            return None
+        try:
+            return await self.clicks.record(code)
+        except KeyError:
+            pass
+        link: Link | None = await self.manager.by_alias.get_item(code)
+        if link is None:
+            return None
+        try:
+            return await self.clicks.record(link["pk"])
+        except KeyError:  # removed meanwhile
+            return None
+
+    async def recent(self, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+        """Links newest first, ``limit`` (1 … 100) a page, from cursor ``after``."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise Invalid(f"limit must be between 1 and {MAX_PAGE_SIZE}.")
+        resp: dict[str, Any] = await self.manager.by_created.get_items(
+            max_keys=limit, after=check_cursor(after)
+        )
+        return Page(list(resp["items"]), resp.get("after"))

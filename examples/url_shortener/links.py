@@ -8,6 +8,7 @@ short link: the generated pk, or the custom alias when the link has one.
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,9 +51,13 @@ def public_code(link: Link) -> str:
 class Links:
     """Link operations over one :class:`LinkManager`."""
 
+    #: Aliases remembered (alias -> pk) to save two reads a redirect.
+    alias_cache_size = 10_000
+
     def __init__(self, manager: LinkManager) -> None:
         self.manager = manager
         self.clicks = ClickCounter(manager)
+        self._alias_pks: OrderedDict[str, str] = OrderedDict()
 
     async def create(self, url: object, alias: object = None) -> Link:
         """Validate and store a new link (raises :class:`Invalid`, :class:`AliasTaken`).
@@ -97,11 +102,18 @@ class Links:
     async def follow(self, code: str) -> Link | None:
         """Count a click on the link ``code`` names and return it (``None``: no link).
 
-        The click is committed before this returns.  Two requests for a
-        generated code (read, conditional write), four for an alias.
+        The click is committed before this returns.  Two requests (read,
+        conditional write) for a generated code or a remembered alias; an
+        alias seen for the first time costs three more (the pk miss, the
+        reservation, the item).  An alias never moves to another link, so
+        remembering alias -> pk is safe; a link gone meanwhile is a miss.
         """
         if not is_code(code):
             return None
+        known = self._alias_pks.get(code)
+        if known is not None:
+            self._alias_pks.move_to_end(code)
+            return await self._record(known, alias=code)
         try:
             return await self.clicks.record(code)
         except KeyError:
@@ -109,9 +121,16 @@ class Links:
         link: Link | None = await self.manager.by_alias.get_item(code)
         if link is None:
             return None
+        self._alias_pks[code] = link["pk"]
+        while len(self._alias_pks) > self.alias_cache_size:
+            self._alias_pks.popitem(last=False)
+        return await self._record(link["pk"], alias=code)
+
+    async def _record(self, pk: str, *, alias: str) -> Link | None:
         try:
-            return await self.clicks.record(link["pk"])
+            return await self.clicks.record(pk)
         except KeyError:  # removed meanwhile
+            self._alias_pks.pop(alias, None)
             return None
 
     async def recent(self, after: str | None = None, limit: int = PAGE_SIZE) -> Page:

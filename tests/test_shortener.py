@@ -283,6 +283,10 @@ async def test_form_refuses_cross_site_oversized_and_non_utf8_posts(client: Clie
         "/", data={"url": "https://example.com"}, headers={"origin": "https://evil.example"}
     )
     assert cross.status_code == 403
+    opaque = await client.post("/", data={"url": "https://example.com"}, headers={"origin": "null"})
+    assert opaque.status_code == 403
+    same = await client.post("/", data={"url": "https://example.com"}, headers={"origin": BASE})
+    assert same.status_code == 303
     big = await client.post("/", content=b"url=" + b"a" * MAX_BODY)
     assert big.status_code == 413 and "too large" in big.text
     binary = await client.post(
@@ -313,6 +317,7 @@ async def test_pages_carry_security_headers(client: Client) -> None:
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "same-origin", "no-referrer nulls Origin"
     assert (await client.get("/healthz")).text == "ok"
 
 

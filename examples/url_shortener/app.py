@@ -55,7 +55,9 @@ SECURITY_HEADERS = {
         "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null"
+    # on our own form posts, which check_origin must refuse.
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
 

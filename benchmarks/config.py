@@ -1,0 +1,64 @@
+"""Sizes of a benchmark run: the full run of ``make bench`` and ``--quick``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Every size a run uses; see ``docs/benchmarks.md`` for what each scenario does."""
+
+    #: Repetitions of each measured scenario (medians are reported).
+    runs: int = 3
+    #: Bookmarks (3 collections each) created per run, and gets by pk per run.
+    create_n: int = 2_000
+    get_n: int = 2_000
+    #: Entries paged through on S3, and the page sizes.
+    page_n: int = 10_000
+    page_sizes: tuple[int, ...] = (100, 1_000)
+    #: Added latency per request, and repetitions of each single operation.
+    delay: float = 0.020
+    latency_reps: int = 10
+    #: In-memory full scans: collection sizes, page size, and the seed's time cap per scan.
+    scan_sizes: tuple[int, ...] = (25_000, 50_000, 100_000)
+    scan_page: int = 1_000
+    seed_scan_max_seconds: float = 60.0
+    #: S3Storage vs aiobotocore: objects, object size, requests in flight, list passes.
+    overhead_n: int = 1_000
+    overhead_size: int = 1_024
+    overhead_conc: int = 16
+    overhead_list_passes: int = 5
+    overhead_list_page: int = 100
+    #: Index entries iterated on SQLite while peak RSS is measured.
+    sqlite_n: int = 1_000_000
+    phases: tuple[str, ...] = field(
+        default=("s3", "latency", "scan", "overhead", "sqlite"), compare=False
+    )
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    runs=1,
+    create_n=100,
+    get_n=100,
+    page_n=300,
+    latency_reps=3,
+    scan_sizes=(1_000, 2_000, 4_000),
+    seed_scan_max_seconds=20.0,
+    overhead_n=100,
+    overhead_conc=8,
+    overhead_list_passes=1,
+    overhead_list_page=50,
+    sqlite_n=20_000,
+)
+
+
+def sizes_for(*, quick: bool, runs: int | None = None, phases: tuple[str, ...] = ()) -> Sizes:
+    """The full or quick sizes, with ``runs`` and the phase list overridden when given."""
+    sizes = QUICK if quick else FULL
+    if runs is not None:
+        sizes = replace(sizes, runs=runs)
+    if phases:
+        sizes = replace(sizes, phases=phases)
+    return sizes

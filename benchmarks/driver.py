@@ -1,0 +1,753 @@
+"""One benchmark phase for one library, in a process of its own; prints one JSON line.
+
+``benchmarks.run`` starts it as ``<python> benchmarks/driver.py '<json spec>'``
+with our virtualenv (``"lib": "ssshelf"``) or the seed's (``"lib": "seed"``).
+It imports nothing from the ``benchmarks`` package, only the standard
+library, aiobotocore and the library under test, so the same file runs under
+either interpreter; the smoke test imports it to run the pure-Python phases
+in-process.
+
+Both libraries are driven through the same small adapter (:class:`Lib`)
+with the same data (:func:`bookmark`), the same concurrency and, on S3, the
+same client settings: S3Storage's own (a pool of 64 connections, no
+``Expect: 100-continue``, no CRC checksums).  The seed's ``S3Storage``
+takes a client (``s3_client=``); ours builds its own from the same settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AsyncExitStack, suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+REGION = "us-east-1"
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+#: Requests in flight for bulk loads (our add_items' window) and bulk reads.
+BULK_WRITE_CONCURRENCY = 16
+BULK_READ_CONCURRENCY = 64
+OPS = ("create", "get", "page100", "replace", "update", "remove")
+
+
+# -- data -------------------------------------------------------------------
+
+
+def bookmark(n: int) -> dict[str, Any]:
+    """Bookmark number ``n``: same bytes for both libraries, ordered by ``n`` in time."""
+    site = f"site{n % 50}.example"
+    return {
+        "pk": f"{n:09d}",
+        "link": f"https://{site}/articles/{n}",
+        "title": f"Bookmark number {n}",
+        "user": f"user{n % 100:03d}",
+        "site": site,
+        "created_at": (EPOCH + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "tags": ["bench", f"t{n % 7}"],
+    }
+
+
+def changed(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with a new title and a new user (one collection key moves)."""
+    new = dict(item)
+    new["title"] = item["title"] + " (edited)"
+    new["user"] = "user" + str((int(item["user"][4:]) + 1) % 100).zfill(3)
+    return new
+
+
+async def bounded(calls: Iterable[Callable[[], Awaitable[Any]]], limit: int) -> list[Any]:
+    """Run the calls with at most ``limit`` in flight; results in order."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(call: Callable[[], Awaitable[Any]]) -> Any:
+        async with semaphore:
+            return await call()
+
+    return await asyncio.gather(*(one(c) for c in calls))
+
+
+# -- the two libraries behind one interface ---------------------------------
+
+
+class Lib(Protocol):
+    """What a scenario asks of a library."""
+
+    async def create(self, item: dict[str, Any]) -> None: ...
+    async def create_many(self, items: Sequence[dict[str, Any]]) -> None: ...
+    async def get(self, pk: str) -> Any: ...
+    async def get_many(self, pks: Sequence[str]) -> list[Any]: ...
+    async def page(self, max_keys: int, after: str | None) -> tuple[list[Any], str | None]: ...
+    async def replace(self, item: dict[str, Any]) -> None: ...
+    async def update(self, pk: str) -> None: ...
+    async def remove(self, item: dict[str, Any]) -> None: ...
+
+
+class Ours:
+    """ssshelf 1.x: a CManager with ``every`` (+ ``by_user``, ``by_site``)."""
+
+    def __init__(self, storage: Any, *, collections: int = 3) -> None:
+        from ssshelf.collections import Collection
+        from ssshelf.items import IManager
+        from ssshelf.managers import CManager
+
+        class Every(Collection):
+            def key(self, item: Any) -> Any:
+                return item["created_at"]
+
+        class ByUser(Collection):
+            def key(self, item: Any) -> Any:
+                return (item["user"], item["created_at"])
+
+        class BySite(Collection):
+            def key(self, item: Any) -> Any:
+                return (item["site"], item["created_at"])
+
+        attrs: dict[str, Any] = {"namespace": "bm", "item_manager": IManager(), "every": Every()}
+        if collections >= 3:
+            attrs.update(by_user=ByUser(), by_site=BySite())
+        self.manager: Any = type("Bookmarks", (CManager,), attrs)(storage)
+
+    async def create(self, item: dict[str, Any]) -> None:
+        await self.manager.create_item(item)
+
+    async def create_many(self, items: Sequence[dict[str, Any]]) -> None:
+        await self.manager.add_items(items)
+
+    async def get(self, pk: str) -> Any:
+        return await self.manager.get_item(pk)
+
+    async def get_many(self, pks: Sequence[str]) -> list[Any]:
+        result: list[Any] = await self.manager.get_items_by_pk(pks)
+        return result
+
+    async def page(self, max_keys: int, after: str | None) -> tuple[list[Any], str | None]:
+        resp = await self.manager.every.get_items(max_keys=max_keys, after=after)
+        return resp["items"], resp.get("after")
+
+    async def replace(self, item: dict[str, Any]) -> None:
+        await self.manager.add_item(item)
+
+    async def update(self, pk: str) -> None:
+        await self.manager.update_item(pk, changed)
+
+    async def remove(self, item: dict[str, Any]) -> None:
+        await self.manager.remove_item(item["pk"])
+
+
+class Seed:
+    """ssshelf 0.1.3, used as its README shows (fresh classes: they hold the storage)."""
+
+    def __init__(self, storage: Any, *, collections: int = 3) -> None:
+        from ssshelf.collections import Collection
+        from ssshelf.items import IManager
+        from ssshelf.managers import CManager
+
+        class Bookmark(IManager):  # type: ignore[misc]
+            def get_pk(self, item: Any) -> str:
+                return str(item["pk"])
+
+            def serialize_item(self, item: Any) -> bytes:
+                return json.dumps(item).encode("utf-8")
+
+            def deserialize_item(self, data: bytes) -> Any:
+                return json.loads(data)
+
+        def collection(parts: Callable[[Any], list[str]]) -> Any:
+            class C(Collection):  # type: ignore[misc]
+                def get_pk(self, item: Any) -> str:
+                    return str(item["pk"])
+
+                def key(self, item: Any) -> list[list[str]]:
+                    return [parts(item)]
+
+            return C
+
+        attrs: dict[str, Any] = {
+            "item_manager": Bookmark(),
+            "every": collection(lambda i: [i["created_at"]])(name="every"),
+        }
+        if collections >= 3:
+            attrs["by_user"] = collection(lambda i: [i["user"], i["created_at"]])(name="by-user")
+            attrs["by_site"] = collection(lambda i: [i["site"], i["created_at"]])(name="by-site")
+        self.manager: Any = type("BookmarkManager", (CManager,), attrs)(storage)
+
+    async def create(self, item: dict[str, Any]) -> None:
+        await self.manager.add_item(item)
+
+    async def create_many(self, items: Sequence[dict[str, Any]]) -> None:
+        add = self.manager.add_item
+        await bounded([lambda i=i: add(i) for i in items], BULK_WRITE_CONCURRENCY)
+
+    async def get(self, pk: str) -> Any:
+        return await self.manager.item_manager.get_item(pk)
+
+    async def get_many(self, pks: Sequence[str]) -> list[Any]:
+        get = self.manager.item_manager.get_item
+        return await bounded([lambda p=p: get(p) for p in pks], BULK_READ_CONCURRENCY)
+
+    async def page(self, max_keys: int, after: str | None) -> tuple[list[Any], str | None]:
+        resp = await self.manager.every.get_items(max_keys=max_keys, after=after)
+        return resp["items"], resp.get("after")
+
+    async def replace(self, item: dict[str, Any]) -> None:
+        await self.manager.add_item(item)
+
+    async def update(self, pk: str) -> None:
+        item = await self.get(pk)
+        await self.manager.add_item(changed(item))
+
+    async def remove(self, item: dict[str, Any]) -> None:
+        await self.manager.remove_item(item)
+
+
+def make_lib(lib: str, storage: Any, *, collections: int = 3) -> Lib:
+    """The adapter of ``lib`` ("ssshelf" or "seed") over ``storage``."""
+    if lib == "ssshelf":
+        return Ours(storage, collections=collections)
+    if lib == "seed":
+        return Seed(storage, collections=collections)
+    raise ValueError(f"unknown lib {lib!r}")
+
+
+# -- storages -----------------------------------------------------------------
+
+
+def client_config() -> Any:
+    """S3Storage's client settings, for the seed's client and the raw client."""
+    from aiobotocore.config import AioConfig
+
+    return AioConfig(
+        max_pool_connections=64,
+        retries={"total_max_attempts": 1},
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+
+
+async def open_client(stack: AsyncExitStack, endpoint: str, *, tuned: bool = True) -> Any:
+    """An aiobotocore S3 client for ``endpoint``, closed with ``stack``."""
+    from aiobotocore.session import AioSession
+    from botocore.handlers import add_expect_header
+
+    kwargs: dict[str, Any] = {"endpoint_url": endpoint, "region_name": REGION}
+    if tuned:
+        kwargs["config"] = client_config()
+    client = await stack.enter_async_context(AioSession().create_client("s3", **kwargs))
+    if tuned:
+        client.meta.events.unregister("before-call.s3", add_expect_header)
+    return client
+
+
+async def ensure_bucket(endpoint: str, bucket: str) -> None:
+    """Create ``bucket`` unless it exists."""
+    async with AsyncExitStack() as stack:
+        client = await open_client(stack, endpoint)
+        with suppress(client.exceptions.BucketAlreadyOwnedByYou):
+            await client.create_bucket(Bucket=bucket)
+
+
+async def s3_storage(lib: str, stack: AsyncExitStack, endpoint: str, bucket: str) -> Any:
+    """The library's own S3 storage on ``endpoint``/``bucket``."""
+    if lib == "ssshelf":
+        from ssshelf.storages.s3 import S3Storage
+
+        storage = S3Storage(bucket, endpoint_url=endpoint, region=REGION)
+        stack.push_async_callback(storage.close)
+        return storage
+    from ssshelf.storages.s3 import S3Storage as SeedS3Storage
+
+    return SeedS3Storage(bucket, s3_client=await open_client(stack, endpoint))
+
+
+class Counts:
+    """Requests and round trips, read from wherever they are counted."""
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+    def read(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class ProxyCounts(Counts):
+    """The latency proxy's counters (``GET /__proxy__/stats``)."""
+
+    def __init__(self, proxy: str) -> None:
+        self.url = proxy + "/__proxy__/stats"
+
+    def _get(self, query: str) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + query, timeout=10) as response:
+            data: dict[str, Any] = json.loads(response.read())
+            return data
+
+    def reset(self) -> None:
+        self._get("?reset=1")
+
+    def read(self) -> dict[str, Any]:
+        return self._get("")
+
+
+class SeedLatency:
+    """A seed StorageProxy that waits ``delay`` before each request and counts them."""
+
+    def __init__(self, inner: Any, delay: float) -> None:
+        self.inner = inner
+        self.delay = delay
+        self.counts: Counter[str] = Counter()
+        self.round_trips = 0
+        self._in_flight = 0
+
+    async def _call(self, kind: str, request: Callable[[], Awaitable[Any]]) -> Any:
+        self.counts[kind] += 1
+        if self._in_flight == 0:
+            self.round_trips += 1
+        self._in_flight += 1
+        try:
+            await asyncio.sleep(self.delay)
+            return await request()
+        finally:
+            self._in_flight -= 1
+
+    async def create_key(self, storage_key: Any, data: bytes | None = None) -> Any:
+        return await self._call("put", lambda: self.inner.create_key(storage_key, data))
+
+    async def remove_key(self, storage_key: Any) -> None:
+        await self._call("delete", lambda: self.inner.remove_key(storage_key))
+
+    async def remove_keys(self, storage_keys: Any) -> None:
+        for key in storage_keys:
+            await self.remove_key(key)
+
+    async def get_key(self, storage_key: Any) -> Any:
+        return await self._call("get", lambda: self.inner.get_key(storage_key))
+
+    async def get_keys(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._call("list", lambda: self.inner.get_keys(*args, **kwargs))
+
+
+class WrapperCounts(Counts):
+    """Counts kept by an in-process wrapper (ours: CountingStorage; seed: SeedLatency)."""
+
+    def __init__(self, wrapper: Any) -> None:
+        self.wrapper = wrapper
+
+    def reset(self) -> None:
+        self.wrapper.counts.clear()
+        self.wrapper.round_trips = 0
+
+    def read(self) -> dict[str, Any]:
+        counts = dict(self.wrapper.counts)
+        return {
+            "requests": sum(counts.values()),
+            "round_trips": self.wrapper.round_trips,
+            "by_kind": counts,
+        }
+
+
+def memory_storage(lib: str) -> Any:
+    """An empty in-memory storage of ``lib``."""
+    if lib == "ssshelf":
+        from ssshelf.storages.inmemory import InMemoryStorage
+
+        return InMemoryStorage()
+    from ssshelf.storages.inmemory import InMemoryStorage as SeedInMemory
+
+    return SeedInMemory()
+
+
+def latency_memory_storage(lib: str, delay: float) -> tuple[Any, Counts, Callable[[float], None]]:
+    """An in-memory storage behind a latency wrapper, its counts and a delay setter."""
+    if lib == "ssshelf":
+        from ssshelf.testing import CountingStorage, LatencyStorage
+
+        latency = LatencyStorage(memory_storage(lib), delay)
+        counting = CountingStorage(latency)
+
+        def set_ours(seconds: float) -> None:
+            latency.seconds = seconds
+
+        return counting, WrapperCounts(counting), set_ours
+    wrapper = SeedLatency(memory_storage(lib), delay)
+
+    def set_seed(seconds: float) -> None:
+        wrapper.delay = seconds
+
+    return wrapper, WrapperCounts(wrapper), set_seed
+
+
+# -- phases -------------------------------------------------------------------
+
+
+def timed(seconds: list[float]) -> dict[str, Any]:
+    """Median, min and max of a list of durations."""
+    return {
+        "median": statistics.median(seconds),
+        "min": min(seconds),
+        "max": max(seconds),
+        "samples": seconds,
+    }
+
+
+async def phase_s3(spec: dict[str, Any]) -> dict[str, Any]:
+    """One run on S3 (no added latency): create a batch, fill, get, page through."""
+    lib, endpoint, bucket = spec["lib"], spec["endpoint"], spec["bucket"]
+    run, create_n, get_n, page_n = spec["run"], spec["create_n"], spec["get_n"], spec["page_n"]
+    await ensure_bucket(endpoint, bucket)
+    out: dict[str, Any] = {}
+    async with AsyncExitStack() as stack:
+        storage = await s3_storage(lib, stack, endpoint, bucket)
+        library = make_lib(lib, storage)
+        batch = [bookmark(run * create_n + i) for i in range(create_n)]
+        start = time.perf_counter()
+        await library.create_many(batch)
+        out["create_seconds"] = time.perf_counter() - start
+
+        if run == 0 and page_n > create_n:
+            # Fill the collection up to page_n entries, placed after every later batch.
+            base = 10**8
+            start = time.perf_counter()
+            await library.create_many([bookmark(base + i) for i in range(page_n - create_n)])
+            out["fill_seconds"] = time.perf_counter() - start
+
+        rng = random.Random(run)
+        pks = [item["pk"] for item in rng.sample(batch, min(get_n, len(batch)))]
+        pks += [pks[i % len(pks)] for i in range(get_n - len(pks))]
+        start = time.perf_counter()
+        got = await library.get_many(pks)
+        out["get_seconds"] = time.perf_counter() - start
+        if any(g is None or g["pk"] != pk for g, pk in zip(got, pks, strict=True)):
+            raise RuntimeError(f"{lib}: get_many returned wrong items")
+
+        out["page_seconds"] = {}
+        for size in spec["page_sizes"]:
+            seen, after = 0, None
+            start = time.perf_counter()
+            while seen < page_n:
+                items, after = await library.page(min(size, page_n - seen), after)
+                seen += len(items)
+                if after is None:
+                    break
+            out["page_seconds"][str(size)] = time.perf_counter() - start
+            if seen != page_n:
+                raise RuntimeError(f"{lib}: paged {seen} entries, expected {page_n}")
+    return out
+
+
+async def phase_latency(spec: dict[str, Any]) -> dict[str, Any]:
+    """Each single operation with ``delay`` s per request: time, requests, round trips."""
+    lib, model, reps, delay = spec["lib"], spec["model"], spec["reps"], spec["delay"]
+    base = 5 * 10**8
+    setup_n = 100 + 4 * reps + 2
+    items = [bookmark(base + i) for i in range(setup_n)]
+    async with AsyncExitStack() as stack:
+        if model == "s3":
+            await ensure_bucket(spec["endpoint"], spec["bucket"])
+            setup = make_lib(lib, await s3_storage(lib, stack, spec["endpoint"], spec["bucket"]))
+            await setup.create_many(items)
+            storage = await s3_storage(lib, stack, spec["proxy"], spec["bucket"])
+            measured = make_lib(lib, storage)
+            counts: Counts = ProxyCounts(spec["proxy"])
+        else:
+            storage, counts, set_delay = latency_memory_storage(lib, 0.0)
+            await make_lib(lib, storage).create_many(items)
+            set_delay(delay)
+            measured = make_lib(lib, storage)
+        # Warm up (not measured): clients, connection pools, code paths.
+        await measured.get(items[0]["pk"])
+        await measured.page(100, None)
+        await measured.create(bookmark(base + 10**6 + reps + 1))
+
+        pools = {
+            "get": items[100 : 100 + reps],
+            "replace": items[100 + reps : 100 + 2 * reps],
+            "update": items[100 + 2 * reps : 100 + 3 * reps],
+            "remove": items[100 + 3 * reps : 100 + 4 * reps],
+        }
+
+        async def run_op(op: str, i: int) -> None:
+            if op == "create":
+                await measured.create(bookmark(base + 10**6 + i))
+            elif op == "get":
+                got = await measured.get(pools["get"][i]["pk"])
+                assert got is not None and got["pk"] == pools["get"][i]["pk"]
+            elif op == "page100":
+                page, _ = await measured.page(100, None)
+                assert len(page) == 100, len(page)
+            elif op == "replace":
+                await measured.replace(changed(pools["replace"][i]))
+            elif op == "update":
+                await measured.update(pools["update"][i]["pk"])
+            else:
+                await measured.remove(pools["remove"][i])
+
+        results: dict[str, Any] = {}
+        for op in OPS:
+            seconds: list[float] = []
+            requests: list[int] = []
+            trips: list[int] = []
+            kinds: Counter[str] = Counter()
+            for i in range(reps):
+                counts.reset()
+                start = time.perf_counter()
+                await run_op(op, i)
+                seconds.append(time.perf_counter() - start)
+                stats = counts.read()
+                requests.append(stats["requests"])
+                trips.append(stats["round_trips"])
+                kinds.update(stats["by_kind"])
+            results[op] = {
+                "seconds": timed(seconds),
+                "requests": statistics.median(requests),
+                "round_trips": statistics.median(trips),
+                "by_kind": {k: v / reps for k, v in sorted(kinds.items())},
+            }
+    return {"ops": results}
+
+
+async def phase_scan(spec: dict[str, Any]) -> dict[str, Any]:
+    """Full scans of one in-memory collection of growing size, pages of ``page_size``."""
+    lib, sizes, runs, page_size = spec["lib"], spec["sizes"], spec["runs"], spec["page_size"]
+    limit = spec.get("max_seconds")
+    storage = memory_storage(lib)
+    library = make_lib(lib, storage, collections=1)
+    have = 0
+    out: dict[str, Any] = {}
+    for n in sizes:
+        await library.create_many([bookmark(i) for i in range(have, n)])
+        have = n
+        seconds: list[float] = []
+        for _ in range(runs):
+            gc.collect()
+            seen, after = 0, None
+            start = time.perf_counter()
+            while True:
+                items, after = await library.page(page_size, after)
+                seen += len(items)
+                if after is None:
+                    break
+            seconds.append(time.perf_counter() - start)
+            if seen != n:
+                raise RuntimeError(f"{lib}: scanned {seen} of {n} entries")
+            if limit is not None and seconds[-1] > limit:
+                break
+        out[str(n)] = timed(seconds)
+        if limit is not None and seconds[-1] > limit:
+            out["stopped"] = f"a scan took over {limit:g} s; larger sizes skipped"
+            break
+    return {"scan": out}
+
+
+async def phase_overhead(spec: dict[str, Any]) -> dict[str, Any]:
+    """The same requests through S3Storage and through bare aiobotocore clients."""
+    from ssshelf.storages.s3 import S3Storage
+
+    endpoint, bucket, n, concurrency = spec["endpoint"], spec["bucket"], spec["n"], spec["conc"]
+    list_passes, page = spec["list_passes"], spec["list_page"]
+    await ensure_bucket(endpoint, bucket)
+    body = b"x" * spec["size"]
+
+    async def via_storage(prefix: str) -> tuple[float, int]:
+        storage = S3Storage(bucket, endpoint_url=endpoint, region=REGION)
+        try:
+            await storage.get("warm-up")
+            keys = [f"{prefix}/{i:06d}" for i in range(n)]
+            start = time.perf_counter()
+            await bounded([lambda k=k: storage.put(k, body) for k in keys], concurrency)
+            await bounded([lambda k=k: storage.get(k) for k in keys], concurrency)
+            requests = 2 * n
+            for _ in range(list_passes):
+                after = None
+                while True:
+                    listed = await storage.list(prefix + "/", after=after, limit=page)
+                    requests += 1
+                    after = listed.next_after
+                    if after is None:
+                        break
+            batches = [keys[i : i + page] for i in range(0, n, page)]
+            await bounded([lambda b=b: storage.delete_many(b) for b in batches], concurrency)
+            requests += len(batches)
+            return time.perf_counter() - start, requests
+        finally:
+            await storage.close()
+
+    async def via_client(prefix: str, *, tuned: bool) -> tuple[float, int]:
+        async with AsyncExitStack() as stack:
+            client = await open_client(stack, endpoint, tuned=tuned)
+            with suppress(client.exceptions.NoSuchKey):
+                await client.get_object(Bucket=bucket, Key="warm-up")
+            keys = [f"{prefix}/{i:06d}" for i in range(n)]
+
+            async def get(key: str) -> bytes:
+                response = await client.get_object(Bucket=bucket, Key=key)
+                async with response["Body"] as stream:
+                    data: bytes = await stream.read()
+                    return data
+
+            start = time.perf_counter()
+            await bounded(
+                [lambda k=k: client.put_object(Bucket=bucket, Key=k, Body=body) for k in keys],
+                concurrency,
+            )
+            await bounded([lambda k=k: get(k) for k in keys], concurrency)
+            requests = 2 * n
+            for _ in range(list_passes):
+                params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix + "/", "MaxKeys": page}
+                while True:
+                    listed = await client.list_objects_v2(**params)
+                    requests += 1
+                    contents = listed.get("Contents", [])
+                    if not listed.get("IsTruncated") or not contents:
+                        break
+                    params["StartAfter"] = contents[-1]["Key"]
+            batches = [keys[i : i + page] for i in range(0, n, page)]
+            await bounded(
+                [
+                    lambda b=b: client.delete_objects(
+                        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in b], "Quiet": True}
+                    )
+                    for b in batches
+                ],
+                concurrency,
+            )
+            requests += len(batches)
+            return time.perf_counter() - start, requests
+
+    order = spec.get("order", ["raw", "storage", "raw_default"])
+    out: dict[str, Any] = {}
+    for name in order:
+        prefix = f"{name}-{spec.get('run', 0)}"
+        if name == "storage":
+            seconds, requests = await via_storage(prefix)
+        else:
+            seconds, requests = await via_client(prefix, tuned=name == "raw")
+        out[name] = {"seconds": seconds, "requests": requests, "per_second": requests / seconds}
+    return out
+
+
+async def phase_sqlite_fill(spec: dict[str, Any]) -> dict[str, Any]:
+    """Write ``n`` index entries of collection ``every`` into an SQLite file."""
+    from ssshelf.keys import encode_tuple
+    from ssshelf.layout import Layout
+    from ssshelf.storages.sqlite import SQLiteStorage
+
+    path, n, batch = spec["path"], spec["n"], spec.get("batch", 2000)
+    storage = SQLiteStorage(path)
+    layout = Layout("big")
+    start = time.perf_counter()
+    try:
+        for low in range(0, n, batch):
+            keys = [
+                layout.entry_key("every", encode_tuple((i,)), f"{i:09d}", "w")
+                for i in range(low, min(n, low + batch))
+            ]
+            await asyncio.gather(*(storage.put(k, b"") for k in keys))
+    finally:
+        await storage.close()
+    return {"seconds": time.perf_counter() - start, "entries": n}
+
+
+async def phase_sqlite_iter(spec: dict[str, Any]) -> dict[str, Any]:
+    """Iterate every entry of collection ``every`` with ``iter_keys`` (bounded memory)."""
+    from ssshelf.collections import Collection
+    from ssshelf.items import IManager
+    from ssshelf.managers import CManager
+    from ssshelf.storages.sqlite import SQLiteStorage
+
+    class Every(Collection):
+        def key(self, item: Any) -> Any:
+            return item["n"]
+
+    manager_class: Any = type(
+        "Big", (CManager,), {"namespace": "big", "item_manager": IManager(), "every": Every()}
+    )
+    manager = manager_class(SQLiteStorage(spec["path"]))
+    seen = 0
+    start = time.perf_counter()
+    try:
+        async for _key, _pk in manager.every.iter_keys(page_size=spec.get("page_size", 1000)):
+            seen += 1
+    finally:
+        await manager.close()
+    seconds = time.perf_counter() - start
+    return {
+        "entries": seen,
+        "seconds": seconds,
+        "self_max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def phase_probe(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``argv`` as the only child of this process; report its peak RSS.
+
+    ``ru_maxrss`` of ``RUSAGE_CHILDREN`` is the largest of the waited-for
+    children, so a process of its own keeps other children (the S3 server,
+    earlier phases) out of the figure.
+    """
+    result = subprocess.run(spec["argv"], capture_output=True, text=True, check=False)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RuntimeError(f"probed command failed: {result.stderr.strip()[-2000:]}")
+    lines = result.stdout.strip().splitlines()
+    return {
+        "max_rss_kib": usage.ru_maxrss,
+        "child": json.loads(lines[-1]) if lines else None,
+    }
+
+
+def phase_idle(spec: dict[str, Any]) -> dict[str, Any]:
+    """Import ssshelf and aiobotocore and do nothing (the baseline RSS)."""
+    import importlib
+
+    for module in ("aiobotocore.session", "ssshelf.managers", "ssshelf.storages.sqlite"):
+        importlib.import_module(module)
+
+    return {"self_max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+ASYNC_PHASES: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+    "s3": phase_s3,
+    "latency": phase_latency,
+    "scan": phase_scan,
+    "overhead": phase_overhead,
+    "sqlite-fill": phase_sqlite_fill,
+    "sqlite-iter": phase_sqlite_iter,
+}
+SYNC_PHASES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "probe": phase_probe,
+    "idle": phase_idle,
+}
+
+
+def run_phase(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the phase ``spec["phase"]`` in this process."""
+    phase = spec["phase"]
+    if phase in SYNC_PHASES:
+        return SYNC_PHASES[phase](spec)
+    return asyncio.run(ASYNC_PHASES[phase](spec))
+
+
+def main(argv: list[str]) -> int:
+    """``driver.py '<json spec>'``: run it, print the result as one JSON line."""
+    spec = json.loads(argv[1])
+    tempfile.tempdir = spec.get("tmp") or tempfile.gettempdir()
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    result = run_phase(spec)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,538 @@
+"""Turn a run's results into targets, ``BENCHMARKS.md`` and the plots.
+
+Everything here is a pure function of the results dictionary that
+``benchmarks.run`` builds (and saves as ``benchmarks/results.json``), so a
+report can be rebuilt without measuring again::
+
+    python -m benchmarks.report benchmarks/results.json
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+OP_LABELS = {
+    "create": "create (3 collections)",
+    "get": "get by pk",
+    "page100": "page of 100 items",
+    "replace": "replace (blind write)",
+    "update": "update (read-modify-write)",
+    "remove": "remove",
+}
+MODEL_LABELS = {
+    "s3": "S3 (moto) behind a 20 ms-per-request proxy",
+    "memory": "in-memory store, 20 ms added per request",
+}
+RSS_LIMIT_BYTES = 150 * 10**6
+#: The sign written after ratios.
+X = "\N{MULTIPLICATION SIGN}"
+LINEAR_TOLERANCE = 1.5
+
+
+@dataclass(frozen=True)
+class Target:
+    """One checked target: what, the measured figure, and whether it held."""
+
+    name: str
+    measured: str
+    threshold: str
+    passed: bool | None
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL or n/a (not measured)."""
+        if self.passed is None:
+            return "n/a"
+        return "PASS" if self.passed else "FAIL"
+
+
+# -- helpers ----------------------------------------------------------------
+
+
+def median(values: list[float]) -> float:
+    """The median (of at least one value)."""
+    return float(statistics.median(values))
+
+
+def ms(seconds: float | None) -> str:
+    """Milliseconds, to a precision that suits the size."""
+    if seconds is None:
+        return "—"
+    value = seconds * 1000
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def secs(seconds: float | None) -> str:
+    """Seconds with two decimals."""
+    return "—" if seconds is None else f"{seconds:,.2f} s"
+
+
+def times(x: float | None) -> str:
+    """A ratio such as ``12.3`` followed by a multiplication sign."""
+    if x is None:
+        return "—"
+    return f"{x:,.1f}{X}" if x >= 10 else f"{x:.2f}{X}"
+
+
+def _op(results: dict[str, Any], model: str, lib: str, op: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = (
+        results.get("latency", {}).get(model, {}).get(lib, {}).get("ops", {}).get(op)
+    )
+    return found
+
+
+def speedup(results: dict[str, Any], model: str, op: str) -> float | None:
+    """How many times faster ssshelf did ``op`` than the seed (median latency)."""
+    ours = _op(results, model, "ssshelf", op)
+    seed = _op(results, model, "seed", op)
+    if not ours or not seed:
+        return None
+    return float(seed["seconds"]["median"] / ours["seconds"]["median"])
+
+
+def s3_medians(results: dict[str, Any], lib: str) -> dict[str, float]:
+    """Median seconds of each S3 scenario for ``lib`` over the runs."""
+    runs = results.get("s3", {}).get(lib, [])
+    if not runs:
+        return {}
+    out = {
+        "create": median([r["create_seconds"] for r in runs]),
+        "get": median([r["get_seconds"] for r in runs]),
+    }
+    for size in runs[0]["page_seconds"]:
+        out[f"page{size}"] = median([r["page_seconds"][size] for r in runs])
+    return out
+
+
+def overhead_medians(results: dict[str, Any]) -> dict[str, float]:
+    """Median requests per second of each client over the runs."""
+    runs = results.get("overhead", [])
+    if not runs:
+        return {}
+    return {name: median([r[name]["per_second"] for r in runs]) for name in runs[0]}
+
+
+def scan_points(results: dict[str, Any], lib: str) -> list[tuple[int, float]]:
+    """(N, median seconds) of the in-memory full scans of ``lib``."""
+    scan = results.get("scan", {}).get(lib, {}).get("scan", {})
+    return sorted((int(n), v["median"]) for n, v in scan.items() if n.isdigit())
+
+
+def linear_fit(points: list[tuple[int, float]]) -> tuple[float, float, float]:
+    """Least squares ``t = a + b·N``: (a, b, r²)."""
+    xs = [float(n) for n, _ in points]
+    ys = [t for _, t in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    b = sxy / sxx if sxx else 0.0
+    a = my - b * mx
+    ss_tot = sum((y - my) ** 2 for y in ys)
+    ss_res = sum((y - (a + b * x)) ** 2 for x, y in zip(xs, ys, strict=True))
+    return a, b, (1 - ss_res / ss_tot) if ss_tot else 1.0
+
+
+def growth(points: list[tuple[int, float]]) -> float | None:
+    """Per-entry time at the largest N over per-entry time at the smallest N."""
+    if len(points) < 2:
+        return None
+    (n0, t0), (n1, t1) = points[0], points[-1]
+    return (t1 / n1) / (t0 / n0)
+
+
+# -- targets ----------------------------------------------------------------
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    """The five targets of the benchmark suite, judged on these results."""
+    out: list[Target] = []
+    for model in ("s3", "memory"):
+        label = "S3 + proxy" if model == "s3" else "in-memory"
+        for op, need in (("page100", 25.0), ("create", 2.0)):
+            x = speedup(results, model, op)
+            out.append(
+                Target(
+                    f"{OP_LABELS[op]}, 20 ms/request ({label}): faster than the seed",
+                    times(x),
+                    f"≥ {need:g}{X}",
+                    None if x is None else x >= need,
+                )
+            )
+    rates = overhead_medians(results)
+    ratio = rates["storage"] / rates["raw"] if rates else None
+    out.append(
+        Target(
+            "S3Storage throughput vs raw aiobotocore (same requests)",
+            times(ratio),
+            f"≥ 0.85{X}",
+            None if ratio is None else ratio >= 0.85,
+        )
+    )
+    points = scan_points(results, "ssshelf")
+    g = growth(points)
+    out.append(
+        Target(
+            "paging N entries in memory grows linearly (per-entry time, largest/smallest N)",
+            "—" if g is None else f"{g:.2f}",
+            f"≤ {LINEAR_TOLERANCE:g} (quadratic would be {points[-1][0] // points[0][0]})"
+            if len(points) >= 2
+            else f"≤ {LINEAR_TOLERANCE:g}",
+            None if g is None else g <= LINEAR_TOLERANCE,
+        )
+    )
+    it = results.get("sqlite", {}).get("iter")
+    rss = it["max_rss_kib"] * 1024 if it else None
+    entries = it["child"]["entries"] if it else 0
+    out.append(
+        Target(
+            f"peak RSS iterating {entries:,} index entries on SQLite",
+            "—" if rss is None else f"{rss / 1e6:.0f} MB",
+            "< 150 MB",
+            None if rss is None else rss < RSS_LIMIT_BYTES,
+        )
+    )
+    return out
+
+
+# -- markdown ---------------------------------------------------------------
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _latency_section(results: dict[str, Any], model: str) -> list[str]:
+    data = results.get("latency", {}).get(model, {})
+    if not data:
+        return []
+    lines = [f"### {MODEL_LABELS[model]}", ""]
+    rows = []
+    for op, label in OP_LABELS.items():
+        ours = _op(results, model, "ssshelf", op)
+        seed = _op(results, model, "seed", op)
+        if not ours:
+            continue
+        x = speedup(results, model, op)
+        rows.append(
+            [
+                label,
+                ms(ours["seconds"]["median"]),
+                ms(seed["seconds"]["median"]) if seed else "—",
+                times(x),
+                f"{ours['requests']:g} / {seed['requests']:g}" if seed else f"{ours['requests']:g}",
+                f"{ours['round_trips']:g} / {seed['round_trips']:g}"
+                if seed
+                else f"{ours['round_trips']:g}",
+            ]
+        )
+    lines += _table(
+        [
+            "operation",
+            "ssshelf",
+            "seed 0.1.3",
+            "speed-up",
+            "requests (ours / seed)",
+            "round trips (ours / seed)",
+        ],
+        rows,
+    )
+    kinds = []
+    for op in OP_LABELS:
+        ours = _op(results, model, "ssshelf", op)
+        if ours:
+            detail = ", ".join(f"{v:g} {k}" for k, v in ours["by_kind"].items())
+            kinds.append(f"{op}: {detail}")
+    if kinds:
+        lines += ["", "ssshelf's requests by kind, per operation: " + "; ".join(kinds) + "."]
+    return [*lines, ""]
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The text of BENCHMARKS.md."""
+    meta = results["meta"]
+    sizes = meta["sizes"]
+    machine = meta["machine"]
+    vers = meta["versions"]
+    seed = meta.get("seed", {})
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{meta['command']}` on {meta['started']} "
+        f"({'QUICK smoke run: sizes too small to judge' if meta['quick'] else 'full run'}, "
+        f"{meta['seconds'] / 60:.1f} min). Medians of {sizes['runs']} runs "
+        f"(single operations: of {sizes['latency_reps']} repetitions). "
+        "How it is measured, and what to read into it: [docs/benchmarks.md](docs/benchmarks.md).",
+        "",
+        "## Machine and versions",
+        "",
+    ]
+    load_start = ", ".join(f"{x:.2f}" for x in machine.get("load_average", []))
+    load_end = ", ".join(f"{x:.2f}" for x in meta.get("load_average_end", []))
+    lines += _table(
+        ["", ""],
+        [
+            ["CPU", machine["cpu"]],
+            ["cores", str(machine["cores"])],
+            ["RAM", f"{machine['ram_gib']} GiB"],
+            ["OS", machine["os"]],
+            ["load average (1, 5, 15 min) at start / end", f"{load_start} / {load_end}"],
+            ["Python", vers["python"]],
+            ["ssshelf (this tree)", vers["ssshelf"]],
+            [
+                "seed (PyPI `ssshelf==0.1.3`, own virtualenv)",
+                seed.get("versions", {}).get("ssshelf", "not run: " + str(seed.get("error"))),
+            ],
+            ["aiobotocore / botocore (both)", f"{vers['aiobotocore']} / {vers['botocore']}"],
+            ["moto (S3 server, single-threaded Python)", vers["moto"]],
+        ],
+    )
+    lines += ["", "## Targets", ""]
+    lines += _table(
+        ["target", "measured", "needed", "verdict"],
+        [[t.name, t.measured, t.threshold, f"**{t.verdict}**"] for t in targets(results)],
+    )
+    lines += [
+        "",
+        "## Single operations with 20 ms per request",
+        "",
+        "Latency of one operation (median), requests it made and its dependent round "
+        "trips. On S3 both libraries talk to the same moto server through the same "
+        "proxy, which holds each request 20 ms; in memory, ssshelf runs on "
+        "`LatencyStorage(InMemoryStorage())` and the seed on its own `InMemoryStorage` "
+        "behind an equivalent 20 ms wrapper.",
+        "",
+        "![latency per operation](docs/benchmarks/latency.png)",
+        "",
+    ]
+    lines += _latency_section(results, "s3")
+    lines += _latency_section(results, "memory")
+
+    ours, seed_s3 = s3_medians(results, "ssshelf"), s3_medians(results, "seed")
+    if ours:
+        lines += [
+            "## Throughput on S3 (moto, no added latency)",
+            "",
+            f"Both libraries create {sizes['create_n']:,} bookmarks with 3 collections each "
+            f"(16 items in flight), get {sizes['get_n']:,} by pk (64 in flight) and page through "
+            f"{sizes['page_n']:,} entries of one collection, fetching the items.",
+            "",
+        ]
+        rows = []
+        labels = {
+            "create": f"create {sizes['create_n']:,} (3 collections)",
+            "get": f"{sizes['get_n']:,} gets by pk",
+        }
+        for key in ours:
+            label = labels.get(key) or f"page through {sizes['page_n']:,}, pages of {key[4:]}"
+            s = seed_s3.get(key)
+            rows.append(
+                [
+                    label,
+                    secs(ours[key]),
+                    secs(s),
+                    f"{ours[key] / s:.2f}" if s else "—",
+                    times(s / ours[key]) if s else "—",
+                ]
+            )
+        lines += _table(
+            ["scenario", "ssshelf", "seed 0.1.3", "time ratio ssshelf/seed", "speed-up"], rows
+        )
+        lines += [""]
+
+    rates = overhead_medians(results)
+    if rates:
+        lines += [
+            "## Library overhead: S3Storage vs raw aiobotocore",
+            "",
+            f"The same {sizes['overhead_n']:,} PUTs, {sizes['overhead_n']:,} GETs, "
+            f"{sizes['overhead_list_passes']} listings in pages of {sizes['overhead_list_page']} "
+            f"and batched DeleteObjects, {sizes['overhead_conc']} in flight. “raw” uses "
+            "S3Storage's client settings; “raw, default config” uses aiobotocore's defaults "
+            "(`Expect: 100-continue`, CRC checksums).",
+            "",
+        ]
+        rows = [
+            [
+                {
+                    "raw": "raw aiobotocore",
+                    "storage": "S3Storage",
+                    "raw_default": "raw, default config",
+                }[k],
+                f"{v:,.0f} req/s",
+                times(v / rates["raw"]),
+            ]
+            for k, v in rates.items()
+        ]
+        lines += _table(["client", "throughput", "vs raw"], rows)
+        lines += [""]
+
+    points = scan_points(results, "ssshelf")
+    if points:
+        seed_points = dict(scan_points(results, "seed"))
+        a, b, r2 = linear_fit(points)
+        lines += [
+            f"## Full scan in memory (pages of {sizes['scan_page']:,}, items fetched and verified)",
+            "",
+            "![scan time vs N](docs/benchmarks/scan.png)",
+            "",
+        ]
+        rows = []
+        for n, t in points:
+            s = seed_points.get(n)
+            rows.append(
+                [
+                    f"{n:,}",
+                    secs(t),
+                    f"{t / n * 1e6:.1f} µs",
+                    secs(s),
+                    f"{s / n * 1e6:.1f} µs" if s else "—",
+                ]
+            )
+        lines += _table(["N", "ssshelf", "per entry", "seed 0.1.3", "per entry"], rows)
+        stopped = results.get("scan", {}).get("seed", {}).get("scan", {}).get("stopped")
+        lines += [
+            "",
+            f"ssshelf fits t = {a * 1000:.0f} ms + {b * 1e6:.1f} µs·N (r² = {r2:.4f}).",
+        ]
+        if stopped:
+            lines += [f"Seed: {stopped}."]
+        lines += [""]
+
+    sq = results.get("sqlite", {})
+    if sq.get("iter"):
+        it = sq["iter"]
+        idle = sq.get("idle")
+        lines += [
+            "## Iterating index entries on SQLite, peak memory",
+            "",
+        ]
+        rows = [
+            ["entries iterated (`iter_keys`, pages of 1,000)", f"{it['child']['entries']:,}"],
+            ["time", secs(it["child"]["seconds"])],
+            ["peak RSS of the iterating process", f"{it['max_rss_kib'] / 1024:.0f} MiB"],
+        ]
+        if idle:
+            rows.append(
+                [
+                    "peak RSS of a process that only imports ssshelf",
+                    f"{idle['max_rss_kib'] / 1024:.0f} MiB",
+                ]
+            )
+        if sq.get("fill"):
+            rows.append(["writing the entries (setup, not measured)", secs(sq["fill"]["seconds"])])
+        lines += _table(["", ""], rows)
+        lines += [""]
+
+    errors = results.get("errors", {})
+    if errors:
+        lines += ["## Errors", ""]
+        lines += [f"- `{k}`: {v}" for k, v in errors.items()]
+        lines += [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -- plots --------------------------------------------------------------------
+
+
+def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    """Write ``latency.png`` (and ``scan.png``) into ``out_dir``; return the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    models = [m for m in ("s3", "memory") if results.get("latency", {}).get(m)]
+    if models:
+        fig, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 4.2), squeeze=False)
+        for ax, model in zip(axes[0], models, strict=True):
+            ops = [op for op in OP_LABELS if _op(results, model, "ssshelf", op)]
+            y = list(range(len(ops)))
+            for offset, lib, color in ((-0.2, "ssshelf", "#2a7ab9"), (0.2, "seed", "#c8553d")):
+                values = []
+                for op in ops:
+                    found = _op(results, model, lib, op)
+                    values.append(found["seconds"]["median"] * 1000 if found else 0.0)
+                label = "ssshelf" if lib == "ssshelf" else "seed 0.1.3"
+                bars = ax.barh(
+                    [v + offset for v in y], values, height=0.4, color=color, label=label
+                )
+                for bar, value in zip(bars, values, strict=True):
+                    if value:
+                        ax.text(
+                            value * 1.05,
+                            bar.get_y() + bar.get_height() / 2,
+                            f"{value:,.0f}",
+                            va="center",
+                            fontsize=7,
+                        )
+            ax.set_yticks(y, [OP_LABELS[op] for op in ops], fontsize=8)
+            ax.invert_yaxis()
+            ax.set_xscale("log")
+            ax.set_xlabel("milliseconds per operation (log scale; lower is better)")
+            ax.set_title(MODEL_LABELS[model], fontsize=9)
+            ax.legend(fontsize=8, loc="lower right")
+        fig.tight_layout()
+        path = out_dir / "latency.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    points = scan_points(results, "ssshelf")
+    if points:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for lib, color, label in (
+            ("ssshelf", "#2a7ab9", "ssshelf"),
+            ("seed", "#c8553d", "seed 0.1.3"),
+        ):
+            pts = scan_points(results, lib)
+            if pts:
+                ax.plot([n for n, _ in pts], [t for _, t in pts], "o-", color=color, label=label)
+        n0, t0 = points[0]
+        xs = [n for n, _ in points]
+        ax.plot(xs, [t0 * n / n0 for n in xs], ":", color="grey", label="linear from smallest N")
+        ax.set_xlabel("entries in the collection (N)")
+        ax.set_ylabel("seconds for a full scan")
+        ax.set_title("Full scan of an in-memory collection", fontsize=9)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out_dir / "scan.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write_report(results: dict[str, Any], markdown_path: Path, plot_dir: Path) -> list[Path]:
+    """Write BENCHMARKS.md and the plots; return every path written."""
+    written = plot(results, plot_dir)
+    markdown_path.write_text(markdown(results))
+    return [markdown_path, *written]
+
+
+def main(argv: list[str]) -> int:
+    """``python -m benchmarks.report [RESULTS [REPORT [PLOT_DIR]]]``: rebuild a report.
+
+    Defaults: ``benchmarks/results.json``, ``BENCHMARKS.md``, ``docs/benchmarks``.
+    """
+    root = Path(__file__).resolve().parent.parent
+    source = Path(argv[1]) if len(argv) > 1 else root / "benchmarks" / "results.json"
+    output = Path(argv[2]) if len(argv) > 2 else root / "BENCHMARKS.md"
+    plots = Path(argv[3]) if len(argv) > 3 else root / "docs" / "benchmarks"
+    results = json.loads(source.read_text())
+    for path in write_report(results, output, plots):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,353 @@
+"""``python -m benchmarks.run [--quick] [--runs N] [--only PHASE ...]``: measure, then report.
+
+Starts its own S3 server (moto, 127.0.0.1) and latency proxy, prepares the
+seed's virtualenv, runs every phase of :mod:`benchmarks.driver` in fresh
+processes (the two libraries alternating), prints each target as PASS/FAIL
+and writes ``BENCHMARKS.md``, ``docs/benchmarks/*.png`` and
+``benchmarks/results.json``.  The exit status is 0 even when a target fails
+(the report says which); it is 1 only when the run itself broke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import report
+from .config import Sizes, sizes_for
+from .latency_proxy import LatencyProxy
+from .machine import machine_info, versions
+from .seed_env import ensure_seed_env
+from .servers import CREDENTIALS, MotoServer
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DRIVER = HERE / "driver.py"
+WORK = HERE / ".work"
+PHASES = ("s3", "latency", "scan", "overhead", "sqlite")
+#: Seconds one driver process may take before it is killed.
+PHASE_TIMEOUT = 1800
+
+
+class PhaseFailed(RuntimeError):
+    """A driver process exited with an error."""
+
+
+class Runner:
+    """Runs the phases and collects their results."""
+
+    def __init__(self, sizes: Sizes, *, seed_python: Path | None, verbose: bool = True) -> None:
+        self.sizes = sizes
+        self.seed_python = seed_python
+        self.verbose = verbose
+        self.start = time.monotonic()
+        self.results: dict[str, Any] = {"errors": {}}
+        self.env = {
+            **os.environ,
+            **CREDENTIALS,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "SSSHELF_URL"):
+            self.env.pop(name, None)
+
+    @property
+    def libs(self) -> list[str]:
+        """The libraries measured: ours, and the seed when its environment is ready."""
+        return ["ssshelf", "seed"] if self.seed_python else ["ssshelf"]
+
+    def say(self, message: str) -> None:
+        """Progress on stderr, with the time since the start."""
+        if self.verbose:
+            print(f"[{time.monotonic() - self.start:6.0f}s] {message}", file=sys.stderr, flush=True)
+
+    def python_for(self, lib: str) -> Path:
+        """The interpreter whose ``ssshelf`` is ``lib``."""
+        if lib == "seed":
+            assert self.seed_python is not None
+            return self.seed_python
+        return Path(sys.executable)
+
+    async def drive(self, lib: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Run one driver phase in a fresh process of ``lib``'s interpreter."""
+        spec = {**spec, "lib": lib, "tmp": str(WORK)}
+        process = await asyncio.create_subprocess_exec(
+            str(self.python_for(lib)),
+            str(DRIVER),
+            json.dumps(spec),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.env,
+            cwd=str(WORK),
+        )
+        try:
+            async with asyncio.timeout(PHASE_TIMEOUT):
+                out, err = await process.communicate()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise PhaseFailed(f"{spec['phase']} ({lib}) took over {PHASE_TIMEOUT} s") from None
+        if process.returncode != 0:
+            tail = err.decode(errors="replace").strip().splitlines()[-12:]
+            raise PhaseFailed(f"{spec['phase']} ({lib}) failed:\n" + "\n".join(tail))
+        result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return result
+
+    def failed(self, where: str, exc: Exception) -> None:
+        """Record a failed phase and go on with the others."""
+        self.results["errors"][where] = str(exc).splitlines()[0][:500]
+        self.say(f"ERROR in {where}: {exc}")
+
+    # -- phases ---------------------------------------------------------------
+
+    async def phase_s3(self, endpoint: str) -> None:
+        s = self.sizes
+        out: dict[str, list[dict[str, Any]]] = {lib: [] for lib in self.libs}
+        for run in range(s.runs):
+            for lib in self.libs if run % 2 == 0 else reversed(self.libs):
+                spec = {
+                    "phase": "s3",
+                    "endpoint": endpoint,
+                    "bucket": f"bench-{lib}",
+                    "run": run,
+                    "create_n": s.create_n,
+                    "get_n": s.get_n,
+                    "page_n": s.page_n,
+                    "page_sizes": list(s.page_sizes),
+                }
+                try:
+                    result = await self.drive(lib, spec)
+                except PhaseFailed as exc:
+                    self.failed(f"s3/{lib}/run{run}", exc)
+                    continue
+                out[lib].append(result)
+                pages = ", ".join(f"{k}: {v:.1f} s" for k, v in result["page_seconds"].items())
+                self.say(
+                    f"s3 run {run + 1}/{s.runs} {lib}: create {result['create_seconds']:.1f} s,"
+                    f" gets {result['get_seconds']:.1f} s, pages {pages}"
+                )
+        self.results["s3"] = out
+
+    async def phase_latency(self, endpoint: str, proxy: LatencyProxy) -> None:
+        s = self.sizes
+        out: dict[str, dict[str, Any]] = {"s3": {}, "memory": {}}
+        for model in ("s3", "memory"):
+            for lib in self.libs:
+                spec = {
+                    "phase": "latency",
+                    "model": model,
+                    "reps": s.latency_reps,
+                    "delay": s.delay,
+                    "endpoint": endpoint,
+                    "proxy": proxy.url,
+                    "bucket": f"latency-{lib}",
+                }
+                try:
+                    out[model][lib] = await self.drive(lib, spec)
+                except PhaseFailed as exc:
+                    self.failed(f"latency/{model}/{lib}", exc)
+                    continue
+                ops = out[model][lib]["ops"]
+                summary = ", ".join(
+                    f"{op} {v['seconds']['median'] * 1000:.0f} ms/{v['round_trips']:g} rt"
+                    for op, v in ops.items()
+                )
+                self.say(f"latency {model} {lib}: {summary}")
+        self.results["latency"] = out
+
+    async def phase_scan(self) -> None:
+        s = self.sizes
+        out: dict[str, Any] = {}
+        for lib in self.libs:
+            spec = {
+                "phase": "scan",
+                "sizes": list(s.scan_sizes),
+                "runs": s.runs,
+                "page_size": s.scan_page,
+                "max_seconds": s.seed_scan_max_seconds if lib == "seed" else None,
+            }
+            try:
+                out[lib] = await self.drive(lib, spec)
+            except PhaseFailed as exc:
+                self.failed(f"scan/{lib}", exc)
+                continue
+            points = ", ".join(
+                f"{n}: {v['median']:.2f} s" for n, v in out[lib]["scan"].items() if n.isdigit()
+            )
+            self.say(f"scan {lib}: {points}")
+        self.results["scan"] = out
+
+    async def phase_overhead(self, endpoint: str) -> None:
+        s = self.sizes
+        runs: list[dict[str, Any]] = []
+        orders = [["raw", "storage", "raw_default"], ["storage", "raw", "raw_default"]]
+        for run in range(s.runs):
+            spec = {
+                "phase": "overhead",
+                "endpoint": endpoint,
+                "bucket": "overhead",
+                "run": run,
+                "n": s.overhead_n,
+                "size": s.overhead_size,
+                "conc": s.overhead_conc,
+                "list_passes": s.overhead_list_passes,
+                "list_page": s.overhead_list_page,
+                "order": orders[run % 2],
+            }
+            try:
+                result = await self.drive("ssshelf", spec)
+            except PhaseFailed as exc:
+                self.failed(f"overhead/run{run}", exc)
+                continue
+            runs.append(result)
+            rates = ", ".join(f"{k} {v['per_second']:.0f} req/s" for k, v in result.items())
+            self.say(f"overhead run {run + 1}/{s.runs}: {rates}")
+        self.results["overhead"] = runs
+
+    async def phase_sqlite(self) -> None:
+        s = self.sizes
+        path = WORK / "iterate.db"
+        remove_database(path)
+        out: dict[str, Any] = {}
+        try:
+            out["fill"] = await self.drive(
+                "ssshelf", {"phase": "sqlite-fill", "path": str(path), "n": s.sqlite_n}
+            )
+            self.say(f"sqlite: wrote {s.sqlite_n:,} entries in {out['fill']['seconds']:.1f} s")
+            python = str(sys.executable)
+            for name, child in (
+                ("idle", {"phase": "idle"}),
+                ("iter", {"phase": "sqlite-iter", "path": str(path), "page_size": 1000}),
+            ):
+                argv = [python, str(DRIVER), json.dumps({**child, "tmp": str(WORK)})]
+                out[name] = await self.drive("ssshelf", {"phase": "probe", "argv": argv})
+            it = out["iter"]
+            self.say(
+                f"sqlite: iterated {it['child']['entries']:,} entries in"
+                f" {it['child']['seconds']:.1f} s, peak RSS {it['max_rss_kib'] / 1024:.0f} MiB"
+            )
+        except PhaseFailed as exc:
+            self.failed("sqlite", exc)
+        finally:
+            remove_database(path)
+        self.results["sqlite"] = out
+
+    async def run(self) -> dict[str, Any]:
+        """Every phase in ``sizes.phases``, against one moto server and one proxy."""
+        phases = self.sizes.phases
+        needs_s3 = any(p in phases for p in ("s3", "latency", "overhead"))
+        server = MotoServer(WORK / "moto.log") if needs_s3 else None
+        proxy: LatencyProxy | None = None
+        try:
+            if server is not None:
+                server.start()
+                proxy = LatencyProxy("127.0.0.1", server.port, self.sizes.delay)
+                await proxy.start()
+                self.say(f"moto on {server.url}, latency proxy on {proxy.url}")
+            if "s3" in phases and server is not None:
+                await self.phase_s3(server.url)
+            if "latency" in phases and server is not None and proxy is not None:
+                await self.phase_latency(server.url, proxy)
+            if "overhead" in phases and server is not None:
+                await self.phase_overhead(server.url)
+            if "scan" in phases:
+                await self.phase_scan()
+            if "sqlite" in phases:
+                await self.phase_sqlite()
+        finally:
+            if proxy is not None:
+                await proxy.close()
+            if server is not None:
+                server.stop()
+        return self.results
+
+
+def remove_database(path: Path) -> None:
+    """Delete an SQLite file and its WAL companions."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line of ``python -m benchmarks.run``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--runs", type=int, help="repetitions of each scenario (default 3)")
+    parser.add_argument("--only", nargs="+", choices=PHASES, default=(), help="phases to run")
+    parser.add_argument("--no-seed", action="store_true", help="measure ssshelf alone")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="the report (default BENCHMARKS.md; with --quick, benchmarks/.work/quick/)",
+    )
+    parser.add_argument("--plots", type=Path, help="directory of the plots (docs/benchmarks)")
+    parser.add_argument("--results", type=Path, help="raw results (benchmarks/results.json)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, report, print the verdicts."""
+    arguments = sys.argv[1:] if argv is None else argv
+    args = parse_args(arguments)
+    quick_dir = WORK / "quick"
+    output = args.output or (quick_dir / "BENCHMARKS.md" if args.quick else ROOT / "BENCHMARKS.md")
+    plots = args.plots or (quick_dir if args.quick else ROOT / "docs" / "benchmarks")
+    saved = args.results or (quick_dir / "results.json" if args.quick else HERE / "results.json")
+    sizes = sizes_for(quick=args.quick, runs=args.runs, phases=tuple(args.only))
+    WORK.mkdir(exist_ok=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    machine = machine_info()
+    seed: dict[str, Any] = {}
+    seed_python: Path | None = None
+    if not args.no_seed:
+        try:
+            env = ensure_seed_env()
+            seed = {"versions": env.versions, "error": None}
+            seed_python = env.python
+        except RuntimeError as exc:
+            seed = {"versions": {}, "error": str(exc)}
+            print(f"seed not measured: {exc}", file=sys.stderr)
+    else:
+        seed = {"versions": {}, "error": "--no-seed"}
+    runner = Runner(sizes, seed_python=seed_python)
+    runner.say(f"{'quick' if args.quick else 'full'} run, phases: {', '.join(sizes.phases)}")
+    results = asyncio.run(runner.run())
+    command = " ".join(["python -m benchmarks.run", *arguments]) if arguments else "make bench"
+    try:
+        load_end = list(os.getloadavg())
+    except OSError:
+        load_end = []
+    results["meta"] = {
+        "command": command,
+        "quick": args.quick,
+        "started": started.strftime("%Y-%m-%d %H:%M UTC"),
+        "seconds": time.monotonic() - runner.start,
+        "sizes": asdict(sizes),
+        "machine": machine,
+        "load_average_end": load_end,
+        "versions": versions(),
+        "seed": seed,
+    }
+    saved.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    written = report.write_report(results, output, plots)
+    print()
+    for target in report.targets(results):
+        print(f"{target.verdict:4}  {target.name}: {target.measured} (needed {target.threshold})")
+    print()
+    for path in written:
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

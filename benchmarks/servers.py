@@ -1,0 +1,100 @@
+"""The S3 server of a benchmark run: moto's standalone server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+#: Any credentials work with moto; both libraries sign with these.
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def moto_command() -> list[str]:
+    """``moto_server`` beside this interpreter (the project's virtualenv)."""
+    beside = Path(sys.executable).with_name("moto_server")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("moto_server")
+    if found is None:
+        raise RuntimeError("moto_server not found: pip install 'moto[server]' (make bench does)")
+    return [found]
+
+
+class MotoServer:
+    """``moto_server -H 127.0.0.1 -p PORT`` in a child process, stopped by :meth:`stop`."""
+
+    def __init__(self, log_path: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the server and wait until it answers HTTP."""
+        log = open(self._log_path, "wb") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        env = {**os.environ, **CREDENTIALS}
+        self._process = subprocess.Popen(
+            [*moto_command(), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        if log is not subprocess.DEVNULL:
+            log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {self._process.returncode}")
+            try:
+                with urllib.request.urlopen(self.url + "/moto-api/", timeout=1):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers: up
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto_server did not answer on {self.url} within {timeout} s")
+
+    def stop(self) -> None:
+        """Terminate the server (by its own pid) and reap it."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> MotoServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

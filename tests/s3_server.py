@@ -73,10 +73,35 @@ def free_port() -> int:
         return port
 
 
-class MotoServer:
-    """``moto_server`` in a child process on 127.0.0.1; stop() terminates and reaps it."""
+#: ``moto_server`` with one request at a time.  The stock command serves each
+#: request on its own thread, and moto checks ``If-Match`` and stores the
+#: object in separate steps, so two racing conditional PUTs can both pass the
+#: check: a lost update S3 itself never allows.  Serialising requests makes
+#: moto's conditional writes atomic, which the race tests need.
+_SERIAL_MOTO_SERVER = """
+import sys
+import moto.server
+import werkzeug.serving
 
-    def __init__(self, *, env: dict[str, str] | None = None) -> None:
+def run_simple(*args, **kwargs):
+    kwargs["threaded"] = False
+    werkzeug.serving.run_simple(*args, **kwargs)
+
+moto.server.run_simple = run_simple
+moto.server.main(sys.argv[1:])
+"""
+
+
+class MotoServer:
+    """moto's standalone server in a child process on 127.0.0.1.
+
+    ``serial`` (the default) handles one request at a time, see
+    :data:`_SERIAL_MOTO_SERVER`; ``serial=False`` runs the stock threaded
+    ``moto_server``.  stop() terminates and reaps the process.
+    """
+
+    def __init__(self, *, env: dict[str, str] | None = None, serial: bool = True) -> None:
+        self.serial = serial
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **(env or {})}
@@ -84,9 +109,12 @@ class MotoServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> MotoServer:
-        executable = Path(sys.executable).with_name("moto_server")
+        if self.serial:
+            command = [sys.executable, "-c", _SERIAL_MOTO_SERVER]
+        else:
+            command = [str(Path(sys.executable).with_name("moto_server"))]
         self._process = subprocess.Popen(
-            [str(executable), "-H", "127.0.0.1", "-p", str(self.port)],
+            [*command, "-H", "127.0.0.1", "-p", str(self.port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -139,9 +167,7 @@ def external_endpoint() -> S3Endpoint | None:
         access = os.environ["SSSHELF_TEST_S3_ACCESS_KEY"]
         secret = os.environ["SSSHELF_TEST_S3_SECRET_KEY"]
     except KeyError as missing:
-        raise pytest.UsageError(
-            f"SSSHELF_TEST_S3_ENDPOINT is set but {missing} is not"
-        ) from None
+        raise pytest.UsageError(f"SSSHELF_TEST_S3_ENDPOINT is set but {missing} is not") from None
     region = os.environ.get("SSSHELF_TEST_S3_REGION") or "us-east-1"
     return S3Endpoint(url, access, secret, region, external=True)
 

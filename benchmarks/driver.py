@@ -29,10 +29,11 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import AsyncExitStack, suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, cast
 
 REGION = "us-east-1"
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
@@ -154,7 +155,7 @@ class Seed:
         from ssshelf.items import IManager
         from ssshelf.managers import CManager
 
-        class Bookmark(IManager):  # type: ignore[misc]
+        class Bookmark(IManager):  # the seed's class (untyped)
             def get_pk(self, item: Any) -> str:
                 return str(item["pk"])
 
@@ -165,7 +166,7 @@ class Seed:
                 return json.loads(data)
 
         def collection(parts: Callable[[Any], list[str]]) -> Any:
-            class C(Collection):  # type: ignore[misc]
+            class C(Collection):
                 def get_pk(self, item: Any) -> str:
                     return str(item["pk"])
 
@@ -188,14 +189,14 @@ class Seed:
 
     async def create_many(self, items: Sequence[dict[str, Any]]) -> None:
         add = self.manager.add_item
-        await bounded([lambda i=i: add(i) for i in items], BULK_WRITE_CONCURRENCY)
+        await bounded([partial(add, i) for i in items], BULK_WRITE_CONCURRENCY)
 
     async def get(self, pk: str) -> Any:
         return await self.manager.item_manager.get_item(pk)
 
     async def get_many(self, pks: Sequence[str]) -> list[Any]:
         get = self.manager.item_manager.get_item
-        return await bounded([lambda p=p: get(p) for p in pks], BULK_READ_CONCURRENCY)
+        return await bounded([partial(get, p) for p in pks], BULK_READ_CONCURRENCY)
 
     async def page(self, max_keys: int, after: str | None) -> tuple[list[Any], str | None]:
         resp = await self.manager.every.get_items(max_keys=max_keys, after=after)
@@ -374,7 +375,7 @@ def latency_memory_storage(lib: str, delay: float) -> tuple[Any, Counts, Callabl
         from ssshelf.testing import CountingStorage, LatencyStorage
 
         latency = LatencyStorage(memory_storage(lib), delay)
-        counting = CountingStorage(latency)
+        counting = CountingStorage(cast(Any, latency))  # its properties satisfy Storage
 
         def set_ours(seconds: float) -> None:
             latency.seconds = seconds
@@ -565,8 +566,8 @@ async def phase_overhead(spec: dict[str, Any]) -> dict[str, Any]:
             await storage.get("warm-up")
             keys = [f"{prefix}/{i:06d}" for i in range(n)]
             start = time.perf_counter()
-            await bounded([lambda k=k: storage.put(k, body) for k in keys], concurrency)
-            await bounded([lambda k=k: storage.get(k) for k in keys], concurrency)
+            await bounded([partial(storage.put, k, body) for k in keys], concurrency)
+            await bounded([partial(storage.get, k) for k in keys], concurrency)
             requests = 2 * n
             for _ in range(list_passes):
                 after = None
@@ -577,7 +578,7 @@ async def phase_overhead(spec: dict[str, Any]) -> dict[str, Any]:
                     if after is None:
                         break
             batches = [keys[i : i + page] for i in range(0, n, page)]
-            await bounded([lambda b=b: storage.delete_many(b) for b in batches], concurrency)
+            await bounded([partial(storage.delete_many, b) for b in batches], concurrency)
             requests += len(batches)
             return time.perf_counter() - start, requests
         finally:
@@ -598,10 +599,10 @@ async def phase_overhead(spec: dict[str, Any]) -> dict[str, Any]:
 
             start = time.perf_counter()
             await bounded(
-                [lambda k=k: client.put_object(Bucket=bucket, Key=k, Body=body) for k in keys],
+                [partial(client.put_object, Bucket=bucket, Key=k, Body=body) for k in keys],
                 concurrency,
             )
-            await bounded([lambda k=k: get(k) for k in keys], concurrency)
+            await bounded([partial(get, k) for k in keys], concurrency)
             requests = 2 * n
             for _ in range(list_passes):
                 params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix + "/", "MaxKeys": page}
@@ -615,8 +616,10 @@ async def phase_overhead(spec: dict[str, Any]) -> dict[str, Any]:
             batches = [keys[i : i + page] for i in range(0, n, page)]
             await bounded(
                 [
-                    lambda b=b: client.delete_objects(
-                        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in b], "Quiet": True}
+                    partial(
+                        client.delete_objects,
+                        Bucket=bucket,
+                        Delete={"Objects": [{"Key": k} for k in b], "Quiet": True},
                     )
                     for b in batches
                 ],
@@ -717,7 +720,7 @@ def phase_idle(spec: dict[str, Any]) -> dict[str, Any]:
     return {"self_max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
 
 
-ASYNC_PHASES: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+ASYNC_PHASES: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]] = {
     "s3": phase_s3,
     "latency": phase_latency,
     "scan": phase_scan,

@@ -51,16 +51,17 @@ class MotoServer:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the server and wait until it answers HTTP."""
-        log = open(self._log_path, "wb") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, **CREDENTIALS}
-        self._process = subprocess.Popen(
-            [*moto_command(), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        if log is not subprocess.DEVNULL:
-            log.close()
+        argv = [*moto_command(), "-H", "127.0.0.1", "-p", str(self.port)]
+        if self._log_path is None:
+            self._process = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env
+            )
+        else:
+            with open(self._log_path, "wb") as log:
+                self._process = subprocess.Popen(
+                    argv, stdout=log, stderr=subprocess.STDOUT, env=env
+                )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

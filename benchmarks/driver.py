@@ -403,47 +403,46 @@ def timed(seconds: list[float]) -> dict[str, Any]:
 
 
 async def phase_s3(spec: dict[str, Any]) -> dict[str, Any]:
-    """One run on S3 (no added latency): create a batch, fill, get, page through."""
-    lib, endpoint, bucket = spec["lib"], spec["endpoint"], spec["bucket"]
-    run, create_n, get_n, page_n = spec["run"], spec["create_n"], spec["get_n"], spec["page_n"]
+    """One step on S3 (no added latency): create batch ``run``, get from it, or page through.
+
+    Batches accumulate in the bucket: the paging runs come after enough
+    create runs to hold ``page_n`` entries.
+    """
+    lib, endpoint, bucket, run = spec["lib"], spec["endpoint"], spec["bucket"], spec["run"]
+    create_n, get_n, page_n = spec["create_n"], spec["get_n"], spec["page_n"]
     await ensure_bucket(endpoint, bucket)
     out: dict[str, Any] = {}
     async with AsyncExitStack() as stack:
-        storage = await s3_storage(lib, stack, endpoint, bucket)
-        library = make_lib(lib, storage)
+        library = make_lib(lib, await s3_storage(lib, stack, endpoint, bucket))
         batch = [bookmark(run * create_n + i) for i in range(create_n)]
-        start = time.perf_counter()
-        await library.create_many(batch)
-        out["create_seconds"] = time.perf_counter() - start
-
-        if run == 0 and page_n > create_n:
-            # Fill the collection up to page_n entries, placed after every later batch.
-            base = 10**8
+        if spec.get("create"):
             start = time.perf_counter()
-            await library.create_many([bookmark(base + i) for i in range(page_n - create_n)])
-            out["fill_seconds"] = time.perf_counter() - start
+            await library.create_many(batch)
+            out["create_seconds"] = time.perf_counter() - start
 
-        rng = random.Random(run)
-        pks = [item["pk"] for item in rng.sample(batch, min(get_n, len(batch)))]
-        pks += [pks[i % len(pks)] for i in range(get_n - len(pks))]
-        start = time.perf_counter()
-        got = await library.get_many(pks)
-        out["get_seconds"] = time.perf_counter() - start
-        if any(g is None or g["pk"] != pk for g, pk in zip(got, pks, strict=True)):
-            raise RuntimeError(f"{lib}: get_many returned wrong items")
-
-        out["page_seconds"] = {}
-        for size in spec["page_sizes"]:
-            seen, after = 0, None
+        if spec.get("get"):
+            rng = random.Random(run)
+            pks = [item["pk"] for item in rng.sample(batch, min(get_n, len(batch)))]
+            pks += [pks[i % len(pks)] for i in range(get_n - len(pks))]
             start = time.perf_counter()
-            while seen < page_n:
-                items, after = await library.page(min(size, page_n - seen), after)
-                seen += len(items)
-                if after is None:
-                    break
-            out["page_seconds"][str(size)] = time.perf_counter() - start
-            if seen != page_n:
-                raise RuntimeError(f"{lib}: paged {seen} entries, expected {page_n}")
+            got = await library.get_many(pks)
+            out["get_seconds"] = time.perf_counter() - start
+            if any(g is None or g["pk"] != pk for g, pk in zip(got, pks, strict=True)):
+                raise RuntimeError(f"{lib}: get_many returned wrong items")
+
+        if spec.get("page"):
+            out["page_seconds"] = {}
+            for size in spec["page_sizes"]:
+                seen, after = 0, None
+                start = time.perf_counter()
+                while seen < page_n:
+                    items, after = await library.page(min(size, page_n - seen), after)
+                    seen += len(items)
+                    if after is None:
+                        break
+                out["page_seconds"][str(size)] = time.perf_counter() - start
+                if seen != page_n:
+                    raise RuntimeError(f"{lib}: paged {seen} entries, expected {page_n}")
     return out
 
 

@@ -111,8 +111,11 @@ class Runner:
     async def phase_s3(self, endpoint: str) -> None:
         s = self.sizes
         out: dict[str, list[dict[str, Any]]] = {lib: [] for lib in self.libs}
-        for run in range(s.runs):
-            for lib in self.libs if run % 2 == 0 else reversed(self.libs):
+        create_runs = max(s.runs, -(-s.page_n // s.create_n))
+        steps = [(run, {"create": True, "get": run < s.runs}) for run in range(create_runs)]
+        steps += [(run, {"page": True}) for run in range(s.runs)]
+        for step, (run, what) in enumerate(steps):
+            for lib in self.libs if step % 2 == 0 else reversed(self.libs):
                 spec = {
                     "phase": "s3",
                     "endpoint": endpoint,
@@ -122,18 +125,23 @@ class Runner:
                     "get_n": s.get_n,
                     "page_n": s.page_n,
                     "page_sizes": list(s.page_sizes),
+                    **what,
                 }
                 try:
                     result = await self.drive(lib, spec)
                 except PhaseFailed as exc:
-                    self.failed(f"s3/{lib}/run{run}", exc)
+                    self.failed(f"s3/{lib}/step{step}", exc)
                     continue
                 out[lib].append(result)
-                pages = ", ".join(f"{k}: {v:.1f} s" for k, v in result["page_seconds"].items())
-                self.say(
-                    f"s3 run {run + 1}/{s.runs} {lib}: create {result['create_seconds']:.1f} s,"
-                    f" gets {result['get_seconds']:.1f} s, pages {pages}"
-                )
+                done = [
+                    f"{name} {result[key]:.1f} s"
+                    for name, key in (("create", "create_seconds"), ("gets", "get_seconds"))
+                    if key in result
+                ]
+                done += [
+                    f"pages of {k}: {v:.1f} s" for k, v in result.get("page_seconds", {}).items()
+                ]
+                self.say(f"s3 step {step + 1}/{len(steps)} {lib}: {', '.join(done)}")
         self.results["s3"] = out
 
     async def phase_latency(self, endpoint: str, proxy: LatencyProxy) -> None:

@@ -633,3 +633,28 @@ def test_the_console_script_runs_in_a_subprocess(cli: CLI) -> None:
         "ssshelf: error: cannot import module 'nomodule' for --manager: "
         "No module named 'nomodule'\n"
     )
+
+
+def test_python_dash_m_ssshelf_runs_main(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["ssshelf", "ls", "--url", cli.url])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("ssshelf", run_name="__main__")
+    assert done.value.code == 0
+
+
+def test_key_parts_are_shown_as_json() -> None:
+    from datetime import date
+
+    from ssshelf._cli_manager import key_json
+    from ssshelf.keys import Desc
+
+    assert key_json(("a", 1, True, b"\x01\xff", date(2024, 5, 1), Desc(b"\x00"))) == [
+        "a",
+        1,
+        True,
+        "01ff",
+        "2024-05-01",
+        {"desc": "00"},
+    ]

@@ -502,6 +502,23 @@ def test_import_stops_at_a_bad_line_naming_it(cli: CLI, tmp_path: Path) -> None:
     assert code == 2 and "line 1: not an item of Links (KeyError('pk'))" in err
 
 
+def test_a_failed_import_says_how_far_it_got(cli: CLI, tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"pk": f"m{n:04d}", "created_at": "2024-01-01T00:00:00", "rank": n})
+        for n in range(600)
+    ]
+    lines[549] = json.dumps({"pk": "clash", "created_at": "2024-01-01T00:00:00", "rank": 0,
+                             "alias": "alias1"})  # fmt: skip
+    source = tmp_path / "clash.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    cli.seed(ITEMS[:1])
+    code, _, err = cli("import", str(source))
+    assert code == 2
+    assert f"import stopped: {source} is stored up to line 500;" in err
+    assert err.splitlines()[-1].startswith("ssshelf: error: by_alias 'alias1' is already taken")
+    assert json.loads(cli("stats", "--json")[1])["items"] >= 501
+
+
 def test_import_of_a_missing_file_is_a_usage_error(cli: CLI) -> None:
     code, _, err = cli("import", "missing.jsonl")
     assert code == 2

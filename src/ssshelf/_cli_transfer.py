@@ -116,14 +116,15 @@ async def run_import(manager: CManager, args: argparse.Namespace, console: Conso
     """Store every item of a JSON Lines file (``-`` for stdin); see the module docstring.
 
     Stops at the first bad line or failed write (exit 2), after the batches
-    before it were written; prints ``imported N items (M skipped)`` on stderr.
+    before it were written, saying how far it got; prints ``imported N items
+    (M skipped)`` on stderr when done.
     """
     progress = Progress("import", console.err, unit="items")
     written = skipped = 0
     name = "stdin" if args.input_stream is None else args.file
     stream: IO[str] = args.input_stream or sys.stdin
-    with ExitStack() as stack:
-        stack.callback(progress.close)
+    done_lines = 0
+    try:
         for batch in _read_batches(stream, name):
             items = _items(manager, batch, name)
             if args.skip_existing:
@@ -136,5 +137,14 @@ async def run_import(manager: CManager, args: argparse.Namespace, console: Conso
                 progress(base + done)
 
             written += await manager.add_items(items.values(), progress=report)
+            done_lines = batch[-1][0]
+    except BaseException:
+        progress.close()
+        console.note(
+            f"import stopped: {name} is stored up to line {done_lines}; fix the problem and "
+            "run the same import again (--skip-existing skips what is stored)"
+        )
+        raise
+    progress.close()
     console.note(f"imported {written} items ({skipped} skipped)")
     return 0

@@ -175,7 +175,12 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
     manager_class = load_manager_class(
         getattr(args, "manager", None) or os.environ.get("SSSHELF_MANAGER")
     )
-    manager = manager_class(open_storage(url))
+    storage = open_storage(url)
+    try:
+        manager = manager_class(storage)
+    except BaseException:
+        await storage.close()
+        raise
     async with manager:
         return await manager_run(manager, args, console)
 

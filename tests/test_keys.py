@@ -132,8 +132,8 @@ def test_naive_datetime_is_utc_and_aware_compares_by_instant() -> None:
 def test_unsupported_parts_raise_invalid_key_error(bad: Any) -> None:
     with pytest.raises(InvalidKeyError) as info:
         encode_tuple((bad,))
-    assert "key part" in str(info.value) or "Unicode" in str(info.value) or "Desc" in str(
-        info.value
+    assert (
+        "key part" in str(info.value) or "Unicode" in str(info.value) or "Desc" in str(info.value)
     )
 
 

@@ -15,8 +15,10 @@ requests leaves the old state or the new one visible, never a mix.
 from __future__ import annotations
 
 import contextlib
+import asyncio
 import inspect
 import logging
+import random
 import os
 import time
 from collections import OrderedDict
@@ -133,6 +135,8 @@ class CManager(metaclass=_ManagerMeta):
     unique_lease: ClassVar[float] = 30.0
     #: Attempts of a write that keeps losing races to concurrent writers.
     write_attempts: ClassVar[int] = 50
+    #: Longest wait (seconds) between tries after losing a race.
+    max_backoff: ClassVar[float] = 0.25
     #: How many (pk -> version, holdings) pairs are remembered to save reads.
     known_items_limit: ClassVar[int] = 10_000
 
@@ -383,7 +387,7 @@ class CManager(metaclass=_ManagerMeta):
         self._require_conditional("update_item")
         attempt = _Attempt(_new_write_id())
         try:
-            for _ in range(retries + 1):
+            for tries in range(retries + 1):
                 base = await self._read(pk)
                 if base.obj is None or base.envelope is None:
                     raise KeyError(f"no item with pk {pk!r}")
@@ -400,6 +404,7 @@ class CManager(metaclass=_ManagerMeta):
                 if await self._attempt(plan, base, attempt, expect=base.version, create_only=False):
                     return new_item
                 attempt = await self._abandon(attempt, pk)
+                await self._back_off(tries)
             raise ConflictError(
                 f"update_item({pk!r}) lost to concurrent writers {retries + 1} times", pk=pk
             )
@@ -407,10 +412,16 @@ class CManager(metaclass=_ManagerMeta):
             await self._cleanup(attempt, pk)
             raise
 
+    async def _back_off(self, tries: int) -> None:
+        """Wait after a lost race so contending writers spread out (full jitter)."""
+        await asyncio.sleep(random.uniform(0, min(self.max_backoff, 0.002 * 2**tries)))
+
     async def _write(self, plan: _Plan, *, expect: str | None, create_only: bool) -> str:
         attempt = _Attempt(_new_write_id())
         try:
-            for _ in range(self.write_attempts):
+            for tries in range(self.write_attempts):
+                if tries:
+                    await self._back_off(tries - 1)
                 base = self._base_for(plan, create_only, expect)
                 version = await self._attempt(
                     plan, base, attempt, expect=expect, create_only=create_only
@@ -815,8 +826,6 @@ class CManager(metaclass=_ManagerMeta):
         op: Callable[[Any], Awaitable[Any]],
         progress: ProgressCallback | None,
     ) -> int:
-        import asyncio
-
         window = max(1, self.max_concurrency // 4)
         done = 0
         pending: set[asyncio.Task[Any]] = set()

@@ -86,6 +86,10 @@ MANAGER_MODULE = textwrap.dedent(
         namespace = "links"
 
 
+    class BadNamespace(Links):
+        namespace = "has spaces"
+
+
     NOT_A_MANAGER = 42
     '''
 )
@@ -555,6 +559,7 @@ def test_export_needs_json_payloads(cli: CLI) -> None:
         (["get", "x", "--manager", "nomodule:X"], "cannot import module 'nomodule'"),
         (["get", "x", "--manager", "cli_links:Nope"], "module 'cli_links' has no attribute 'Nope'"),
         (["get", "x", "--manager", "cli_links:NOT_A_MANAGER"], "is not a CManager subclass"),
+        (["get", "x", "--manager", "cli_links:BadNamespace"], "namespace name 'has spaces'"),
         (["ls", "--url", "ftp://x"], "unknown storage URL 'ftp://x'"),
         (["ls", "--url", "sqlite:///no/such/dir/x.db"], "directory"),
         (["ls", "--limit", "5000"], "argument --limit: must be between 1 and 1000"),

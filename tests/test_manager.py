@@ -313,7 +313,7 @@ async def test_reindex_builds_a_collection_added_later(local_storage: Storage) -
     again = await m.reindex("newest")
     assert again.reindexed == 0
     assert (await m.check()).ok
-    with pytest.raises(KeyError):
+    with pytest.raises(InvalidArgument):
         await m.reindex("nope")
 
 

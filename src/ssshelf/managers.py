@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, Self
 
 from . import keys as keycodec
 from . import repair as repair_module
@@ -161,7 +161,7 @@ class CManager(metaclass=_ManagerMeta):
             setattr(self, name, bound)
         self._known: OrderedDict[str, tuple[str, Envelope]] = OrderedDict()
 
-    async def __aenter__(self) -> CManager:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

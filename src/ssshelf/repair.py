@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._concurrency import gather_bounded
 from .envelope import Envelope, Reservation, decode_envelope, decode_reservation
-from .errors import CorruptItemError, PreconditionFailed, SSShelfError
+from .errors import CorruptItemError, InvalidArgument, PreconditionFailed, SSShelfError
 from .keys import decode_tuple
 
 if TYPE_CHECKING:
@@ -363,7 +363,7 @@ async def reindex(manager: CManager, name: str, *, progress: Progress = None) ->
     in ``failed`` with the reason.
     """
     if name not in manager.collections:
-        raise KeyError(f"no collection {name!r}; known: {sorted(manager.collections)}")
+        raise InvalidArgument(f"no collection {name!r}; known: {sorted(manager.collections)}")
     report = ReindexReport(name)
     layout = manager.layout
     async for keys in _pages(manager, layout.item_prefix):

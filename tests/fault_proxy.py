@@ -185,7 +185,9 @@ class FaultProxy:
         try:
             while await self._one_exchange(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            # close() cancels open connections; ending quietly keeps asyncio's
+            # stream callback from logging the cancellation as an error.
             pass
         finally:
             self._tasks.discard(task)

@@ -33,7 +33,7 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.handlers import add_expect_header
 from botocore.loaders import create_loader
 
@@ -166,14 +166,7 @@ class S3Storage:
                 "S3Storage needs a bucket name: pass bucket=..., use a storage URL like"
                 " s3://bucket/prefix, or set SSSHELF_BUCKET"
             )
-        if max_in_flight < 1 or max_pool_connections < 1:
-            raise InvalidArgument("max_in_flight and max_pool_connections must be at least 1")
-        if flavor not in ("auto", "aws", "ceph"):
-            raise InvalidArgument(f"flavor must be 'auto', 'aws' or 'ceph', got {flavor!r}")
-        if etag_quoting not in ("auto", "quoted", "unquoted"):
-            raise InvalidArgument(
-                f"etag_quoting must be 'auto', 'quoted' or 'unquoted', got {etag_quoting!r}"
-            )
+        _check_settings(max_pool_connections, max_in_flight, flavor, etag_quoting)
         self.prefix = prefix.strip("/")
         self._key_prefix = f"{self.prefix}/" if self.prefix else ""
         #: Longest relative key: S3's 1,024 bytes less the prefix and its "/".
@@ -184,6 +177,7 @@ class S3Storage:
         self._client_kwargs = dict(aws_client_kwargs or {})
         given_endpoint = self._client_kwargs.pop("endpoint_url", None)
         given_region = self._client_kwargs.pop("region_name", None)
+        #: The custom endpoint, or ``None`` for AWS itself.
         self.endpoint_url: str | None = (
             endpoint_url
             or given_endpoint
@@ -196,12 +190,10 @@ class S3Storage:
         self._timeouts = (connect_timeout, read_timeout)
         self.retries = retries
 
-        self._flavor_setting = flavor
         self._detected: Flavor | None = None if flavor == "auto" else flavor
         self._etag_quoting = etag_quoting
         self._conditional_delete = conditional_delete
 
-        self._own_client = s3_client is None
         self._client: Any = s3_client
         self._stack: AsyncExitStack | None = None
         self._client_lock = asyncio.Lock()
@@ -245,13 +237,13 @@ class S3Storage:
         server's quirks when ``flavor="auto"``.
         """
         await self._send("head_bucket", None, lambda c: c.head_bucket(Bucket=self.bucket))
-        if self._detected is None:
+        if self._detected is None:  # an answer without S3 headers: assume the standard
             self._detected = "aws"
 
     async def create_bucket(self) -> None:
         """Create the bucket; one that already exists and is yours is fine."""
         params: dict[str, Any] = {"Bucket": self.bucket}
-        await self._get_client()
+        await self._get_client()  # settles the region
         if self.region != _DEFAULT_REGION:
             params["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
         try:
@@ -485,44 +477,52 @@ class S3Storage:
         failures = 0
         ambiguous = False
         while True:
-            try:
-                async with self._in_flight:
-                    response = await call(client)
-            except ClientError as exc:
-                self._notice(errs.http_status(exc), errs.response_headers(exc))
-                error: BaseException = exc
-                code = errs.error_code(exc)
-                if code in handles:
-                    raise _Refused(code, after_ambiguity=ambiguous) from None
-            except errs.TRANSPORT_ERRORS as exc:
-                error = exc
-            except Exception as exc:
-                where = self._where()
-                raise errs.translate(exc, operation=operation, key=key, where=where) from exc
-            else:
-                meta = response.get("ResponseMetadata", {})
-                self._notice(meta.get("HTTPStatusCode", 200), meta.get("HTTPHeaders", {}))
-                return response
-            if not errs.is_transient(error):
+            outcome = await self._attempt(client, call, handles, ambiguous)
+            if not isinstance(outcome, BaseException):
+                return outcome
+            where = self._where()
+            if not errs.is_transient(outcome):
                 raise errs.translate(
-                    error, operation=operation, key=key, where=self._where()
-                ) from error
+                    outcome, operation=operation, key=key, where=where
+                ) from outcome
             failures += 1
-            ambiguous = ambiguous or errs.may_have_landed(error)
+            ambiguous = ambiguous or errs.may_have_landed(outcome)
             if failures >= policy.attempts:
                 raise errs.exhausted(
-                    error, operation=operation, key=key, where=self._where(), attempts=failures
-                ) from error
+                    outcome, operation=operation, key=key, where=where, attempts=failures
+                ) from outcome
             delay = policy.delay(failures, self._rng)
             log.debug(
                 "ssshelf s3: %s %r failed (%s); retry %d in %.3fs",
                 operation,
                 key,
-                errs.describe(error),
+                errs.describe(outcome),
                 failures,
                 delay,
             )
             await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, client: Any, call: _Call, handles: frozenset[str], ambiguous: bool
+    ) -> _Response | BaseException:
+        """One try: botocore's response, or the failure for :meth:`_send` to judge."""
+        failure: BaseException
+        try:
+            async with self._in_flight:
+                response = await call(client)
+        except ClientError as exc:
+            self._notice(errs.http_status(exc), errs.response_headers(exc))
+            code = errs.error_code(exc)
+            if code in handles:
+                raise _Refused(code, after_ambiguity=ambiguous) from None
+            failure = exc
+            return failure
+        except (BotoCoreError, *errs.TRANSPORT_ERRORS) as exc:
+            failure = exc
+            return failure
+        meta = response.get("ResponseMetadata", {})
+        self._notice(meta.get("HTTPStatusCode", 200), meta.get("HTTPHeaders", {}))
+        return response
 
     def _where(self) -> errs.Where:
         source = self._credential_source or "the AWS credential chain"
@@ -607,6 +607,19 @@ def _drop_expect_header(client: Any) -> None:
     that is a wasted round trip.
     """
     client.meta.events.unregister("before-call.s3", add_expect_header)
+
+
+def _check_settings(
+    max_pool_connections: int, max_in_flight: int, flavor: str, etag_quoting: str
+) -> None:
+    if max_in_flight < 1 or max_pool_connections < 1:
+        raise InvalidArgument("max_in_flight and max_pool_connections must be at least 1")
+    if flavor not in ("auto", "aws", "ceph"):
+        raise InvalidArgument(f"flavor must be 'auto', 'aws' or 'ceph', got {flavor!r}")
+    if etag_quoting not in ("auto", "quoted", "unquoted"):
+        raise InvalidArgument(
+            f"etag_quoting must be 'auto', 'quoted' or 'unquoted', got {etag_quoting!r}"
+        )
 
 
 def _check_text(value: str, what: str) -> None:

@@ -178,7 +178,7 @@ class Runner:
             spec = {
                 "phase": "scan",
                 "sizes": list(s.scan_sizes),
-                "runs": s.runs,
+                "runs": s.seed_scan_runs if lib == "seed" else s.runs,
                 "page_size": s.scan_page,
                 "max_seconds": s.seed_scan_max_seconds if lib == "seed" else None,
             }

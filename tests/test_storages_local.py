@@ -36,7 +36,7 @@ def test_default_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch)
 def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.txt"
     bogus.write_bytes(b"this is not an SQLite database, it is a text file" * 100)
-    with pytest.raises(ConfigurationError, match="notes.txt"):
+    with pytest.raises(ConfigurationError, match=r"notes\.txt"):
         SQLiteStorage(bogus)
     with pytest.raises(ConfigurationError, match="does not exist"):
         SQLiteStorage(tmp_path / "missing-dir" / "x.db")

@@ -1,0 +1,113 @@
+"""check / repair on stores damaged behind the manager's back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ssshelf.envelope import Reservation
+from ssshelf.storages.base import Storage
+from ssshelf.storages.wrapper import StorageWrapper
+
+from .consistency_support import assert_exactly_the_items_say, reservation_holders
+from .models import BookmarkManager, bookmark
+
+
+async def _two_items(storage: Storage) -> BookmarkManager:
+    m = BookmarkManager(storage)
+    await m.add_items(
+        [
+            bookmark("1", "https://one", "2024-01-01T00:00:00", "red"),
+            bookmark("2", "https://two", "2024-01-02T00:00:00", "blue", "red"),
+        ]
+    )
+    return m
+
+
+async def test_missing_entry_and_reservation_are_restored(storage: Storage) -> None:
+    m = await _two_items(storage)
+    entries = (await storage.list("bookmarks/c/by_tag/")).keys
+    await storage.delete(entries[0])
+    await storage.delete("bookmarks/u/by_url/shttps=3A.2F.2Fone!")
+    report = await m.check()
+    assert (report.missing_entries, report.missing_reservations) == (1, 1)
+    assert report.examples["missing_entries"] == [entries[0]]
+    assert not report.ok
+    seen: list[int] = []
+    fixed = await m.repair(progress=seen.append)
+    assert (fixed.restored_entries, fixed.restored_reservations) == (1, 1)
+    assert seen and seen == sorted(seen)
+    await assert_exactly_the_items_say(m)
+    assert (await m.check()).ok
+    assert fixed.to_dict()["check"]["missing_entries"] == 1
+
+
+async def test_dangling_and_stray_objects_are_removed_after_the_grace(storage: Storage) -> None:
+    m = await _two_items(storage)
+    await storage.put("bookmarks/c/newest/sgarbage!/9!0123456789abcdef", b"")  # no item 9
+    await storage.put("bookmarks/c/newest/not-an-entry", b"")
+    await storage.delete("bookmarks/items/2")  # item gone: its 4 entries dangle
+    report = await m.check()
+    assert report.dangling_entries == 2 + 4 and report.stale_reservations == 1
+    young = await m.repair(grace=3600)  # everything is seconds old: kept for in-flight writes
+    assert young.deleted_entries == 0 and young.deleted_reservations == 0
+    assert young.skipped == 7
+    fixed = await m.repair(grace=0)
+    assert fixed.deleted_entries == 6 and fixed.deleted_reservations == 1
+    assert (await m.check()).ok
+    await assert_exactly_the_items_say(m)
+
+
+async def test_reservation_held_by_another_item_needs_a_person(storage: Storage) -> None:
+    m = await _two_items(storage)
+    key = "bookmarks/u/by_url/shttps=3A.2F.2Fone!"
+    await storage.put(key, Reservation("2", "w", 0.0).encode())
+    report = await m.check()
+    assert report.missing_reservations == 1  # item 1 holds it, the object names 2
+    assert report.stale_reservations == 1  # and item 2 does not hold it
+    fixed = await m.repair(grace=0)
+    assert fixed.deleted_reservations == 1 and fixed.skipped == 1
+    again = await m.repair(grace=0)  # now it is simply missing: restored
+    assert again.restored_reservations == 1
+    assert await reservation_holders(m) == {
+        ("by_url", "shttps=3A.2F.2Fone!"): "1",
+        ("by_url", "shttps=3A.2F.2Ftwo!"): "2",
+    }
+
+
+async def test_unreadable_reservation_is_stale(storage: Storage) -> None:
+    m = await _two_items(storage)
+    await storage.put("bookmarks/u/by_url/sjunk!", b"not json")
+    report = await m.check()
+    assert report.stale_reservations == 1
+    assert (await m.repair(grace=0)).deleted_reservations == 1
+
+
+class NoConditionalDelete(StorageWrapper):
+    """A store like Ceph RGW 16: If-Match on DELETE is not honoured."""
+
+    @property
+    def supports_conditional_delete(self) -> bool:
+        return False
+
+
+async def test_without_conditional_delete_writes_and_repair_still_work(
+    local_storage: Storage,
+) -> None:
+    storage = NoConditionalDelete(local_storage)
+    m = await _two_items(storage)
+    await m.add_item(bookmark("1", "https://uno", "2024-01-01T00:00:00", "red"))
+    assert await m.by_url.get_item("https://one") is None
+    assert await m.remove_item("2") is True
+    await storage.put("bookmarks/u/by_url/sx!", Reservation("9", "w", 0.0).encode())
+    fixed = await m.repair(grace=0)
+    assert fixed.deleted_reservations == 1
+    await assert_exactly_the_items_say(m)
+
+
+async def test_check_report_is_json_ready(local_storage: Storage) -> None:
+    import json
+
+    m = await _two_items(local_storage)
+    data: dict[str, Any] = (await m.check()).to_dict()
+    assert json.loads(json.dumps(data))["ok"] is True
+    assert data["items_scanned"] == 2 and data["reservations_scanned"] == 2

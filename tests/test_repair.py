@@ -111,3 +111,23 @@ async def test_check_report_is_json_ready(local_storage: Storage) -> None:
     data: dict[str, Any] = (await m.check()).to_dict()
     assert json.loads(json.dumps(data))["ok"] is True
     assert data["items_scanned"] == 2 and data["reservations_scanned"] == 2
+
+
+async def test_read_repair_deletes_old_dangling_entries_only(local_storage: Storage) -> None:
+    now = [0.0]
+
+    class Repairing(BookmarkManager):
+        read_repair = True
+
+    m = await _two_items(local_storage)
+    await local_storage.delete("bookmarks/items/2")
+    import time
+
+    reader = Repairing(local_storage, clock=lambda: now[0])
+    now[0] = time.time()  # the entries were just written: too young to touch
+    assert [i["pk"] for i in (await reader.newest.get_items())["items"]] == ["1"]
+    assert len((await local_storage.list("bookmarks/c/newest/")).keys) == 2
+    now[0] += reader.unique_lease + 1
+    assert [i["pk"] for i in (await reader.by_tag.get_items())["items"]] == ["1"]
+    assert len((await local_storage.list("bookmarks/c/by_tag/")).keys) == 1
+    assert (await m.check()).dangling_entries == 2  # newest and by_url still dangle

@@ -14,12 +14,12 @@ requests leaves the old state or the new one visible, never a mix.
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import inspect
 import logging
-import random
 import os
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -135,6 +135,9 @@ class CManager(metaclass=_ManagerMeta):
     unique_lease: ClassVar[float] = 30.0
     #: Attempts of a write that keeps losing races to concurrent writers.
     write_attempts: ClassVar[int] = 50
+    #: Reads delete the dangling index entries they meet (older than the
+    #: unique lease, so in-flight writes are never disturbed).
+    read_repair: ClassVar[bool] = False
     #: Longest wait (seconds) between tries after losing a race.
     max_backoff: ClassVar[float] = 0.25
     #: How many (pk -> version, holdings) pairs are remembered to save reads.
@@ -317,17 +320,45 @@ class CManager(metaclass=_ManagerMeta):
                 by_pk[pk] = base
         items: list[Any] = []
         decoded: dict[str, Any] = {}
+        dangling: list[Entry] = []
         for entry in entries:
             base = by_pk.get(entry.pk)
-            if base is None:
-                continue
-            assert base.envelope is not None and base.obj is not None
-            if base.envelope.entries.get(collection, {}).get(entry.encoded) != entry.write_id:
+            if (
+                base is None
+                or base.envelope is None
+                or base.obj is None
+                or base.envelope.entries.get(collection, {}).get(entry.encoded) != entry.write_id
+            ):
+                dangling.append(entry)
                 continue
             if entry.pk not in decoded:
                 decoded[entry.pk] = self._deserialize(base.envelope, base.obj.key)
             items.append(decoded[entry.pk])
+        if dangling and self.read_repair:
+            await self._repair_on_read(collection, dangling)
         return items
+
+    async def _repair_on_read(self, collection: str, dangling: Sequence[Entry]) -> None:
+        """Delete dangling entries older than the unique lease.
+
+        A younger one may belong to a write that has not committed yet, which
+        would then miss its entry; so each is read first for its age.
+        """
+        keys = [self.layout.entry_key(collection, e.encoded, e.pk, e.write_id) for e in dangling]
+        objects = await gather_bounded((self.storage.get(k) for k in keys), self.max_concurrency)
+        now = self.clock()
+        old = [
+            key
+            for key, obj in zip(keys, objects, strict=True)
+            if isinstance(obj, StoredObject)
+            and obj.last_modified is not None
+            and now - obj.last_modified.timestamp() > self.unique_lease
+        ]
+        if old:
+            try:
+                await self.storage.delete_many(old)
+            except SSShelfError as exc:
+                log.warning("ssshelf: read-repair of %d entries failed: %s", len(old), exc)
 
     async def item_by_unique(self, collection: str, encoded: str) -> Any:
         """The item holding ``encoded`` in unique ``collection``, or ``None``."""

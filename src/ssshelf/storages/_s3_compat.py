@@ -8,9 +8,11 @@ Two families are told apart:
   matches an ETag sent *without* its quotes, and ``DeleteObject`` ignores
   ``If-Match`` altogether (the delete happens unconditionally).
 
-RGW is recognised from a response: a ``Server`` header naming Ceph/RGW, or
-RGW's transaction-id format in ``x-amz-request-id``
-(``tx`` + 21 hex digits + ``-`` + hex time + ``-`` + instance + ``-`` + zone).
+RGW is recognised from a response: a ``Server`` header naming Ceph/RGW, an
+``x-rgw-*`` header (HeadBucket sends several), or RGW's transaction-id format
+in ``x-amz-request-id`` (``tx`` + 21 hex digits + ``-`` + hex time + ``-`` +
+instance + ``-`` + zone group, e.g. ``tx00000f07840ff0c090f81-006b09c543-100c-default``
+from RGW 16.2; RGW sends no ``Server`` header there).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def detect_flavor(status: int, headers: Mapping[str, str]) -> Flavor | None:
         return None
     server = headers.get("server", "").lower()
     if "ceph" in server or "rgw" in server:
+        return "ceph"
+    if any(name.startswith("x-rgw-") for name in headers):
         return "ceph"
     if _RGW_REQUEST_ID.match(headers.get("x-amz-request-id", "")):
         return "ceph"

@@ -26,6 +26,7 @@ import functools
 import logging
 import os
 import random
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ _Response = dict[str, Any]
 _Call = Callable[[Any], Awaitable[_Response]]
 
 _CONDITION_REFUSALS = errs.PRECONDITION_CODES | errs.MISSING_KEY_CODES
+#: Characters an XML 1.0 body cannot carry as they are (see ``delete_many``).
+_XML_UNSAFE = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _DEFAULT_REGION = "us-east-1"
 
 
@@ -326,12 +329,37 @@ class S3Storage:
             ) from None
 
     async def delete_many(self, keys: Sequence[str]) -> None:
-        """Delete up to 1,000 keys in one DeleteObjects request; refusals raise DeleteFailed."""
+        """Delete up to 1,000 keys in one DeleteObjects request; refusals raise DeleteFailed.
+
+        DeleteObjects carries keys in an XML body, which cannot hold every
+        character a key may have (control characters, U+FFFE/U+FFFF; a
+        carriage return would be read back as a line feed).  Such keys are
+        deleted with one DeleteObject each instead; no request for none.
+        """
         check_batch(keys)
         for key in keys:
             check_key(key, max_bytes=self.max_key_length)
-        if not keys:
-            return
+        in_xml = [key for key in keys if not _XML_UNSAFE.search(key)]
+        one_by_one = [key for key in keys if _XML_UNSAFE.search(key)]
+        failures = await self._delete_objects(in_xml) if in_xml else {}
+        for key, outcome in zip(
+            one_by_one,
+            await asyncio.gather(*(self.delete(k) for k in one_by_one), return_exceptions=True),
+            strict=True,
+        ):
+            if isinstance(outcome, StorageError):
+                failures[key] = str(outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        if failures:
+            raise DeleteFailed(
+                f"S3 refused to delete {len(failures)} of {len(keys)} keys in bucket"
+                f" {self.bucket!r}: {sorted(failures.items())[:5]}",
+                failures=failures,
+            )
+
+    async def _delete_objects(self, keys: Sequence[str]) -> dict[str, str]:
+        """One DeleteObjects request (quiet mode); the keys it refused, with reasons."""
         objects = [{"Key": self._full(key)} for key in keys]
         response = await self._send(
             "delete_many",
@@ -340,17 +368,10 @@ class S3Storage:
                 Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
             ),
         )
-        refused = response.get("Errors") or []
-        if refused:
-            failures = {
-                self._relative(e.get("Key", "")): f"{e.get('Code')}: {e.get('Message')}"
-                for e in refused
-            }
-            raise DeleteFailed(
-                f"S3 refused to delete {len(failures)} of {len(keys)} keys in bucket"
-                f" {self.bucket!r}: {sorted(failures.items())[:5]}",
-                failures=failures,
-            )
+        return {
+            self._relative(e.get("Key", "")): f"{e.get('Code')}: {e.get('Message')}"
+            for e in response.get("Errors") or ()
+        }
 
     async def list(
         self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT

@@ -54,6 +54,7 @@ report_memory() {
 
 work=
 watchdog=
+# shellcheck disable=SC2317  # (reached through the trap)
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM HUP
@@ -61,7 +62,8 @@ cleanup() {
     if [ -n "$work" ] && [ -d "$work" ]; then
         bash "$here/stop.sh" "$work" || true
         if [ -n "${CEPH_KEEP_LOGS:-}" ]; then
-            mkdir -p "$CEPH_KEEP_LOGS" && cp -r "$work/log/." "$CEPH_KEEP_LOGS/" || true
+            mkdir -p "$CEPH_KEEP_LOGS"
+            cp -r "$work/log/." "$CEPH_KEEP_LOGS/" || true
         fi
         rm -rf "$work"
         log "cluster stopped, $work removed"
@@ -73,8 +75,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-# Were this script SIGKILLed, no trap would run: a watchdog stops the daemons
-# and removes the temp dir once this shell is gone.
+# Were this script SIGKILLed, no trap would run: a watchdog stops pytest and
+# the daemons and removes the temp dir once this shell is gone.
 start_watchdog() {
     local parent=$$
     (
@@ -108,9 +110,16 @@ for f in tests/test_storage_contract.py tests/test_seed_example.py \
 done
 log "running: ${tests[*]}"
 t_run=$(now)
-rc=0
+# pytest runs in a session of its own (its worker processes too), so that
+# stop.sh can end the whole group; `wait`, unlike a foreground command, lets
+# the INT/TERM traps run at once.
 SSSHELF_TEST_BACKENDS=s3 SSSHELF_TEST_S3_REGION=us-east-1 \
-    "$root/.venv/bin/pytest" -q -p no:cacheprovider -m "not moto_only" "${tests[@]}" "$@" || rc=$?
+    setsid "$root/.venv/bin/pytest" -q -p no:cacheprovider -m "not moto_only" \
+    "${tests[@]}" "$@" &
+echo $! >"$work/run/pytest.pid"
+rc=0
+wait $! || rc=$?
+rm -f "$work/run/pytest.pid"
 log "pytest exit $rc after $(took "$t_run") (whole script $(took "$t_install"))"
 report_memory
 exit "$rc"

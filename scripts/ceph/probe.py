@@ -336,6 +336,23 @@ def probe(s3: Any, bucket: str) -> None:
         [o["Key"] for o in s3.list_objects_v2(Bucket=b, Prefix="dm/").get("Contents", [])],
     )
 
+    # Keys with characters XML 1.0 cannot carry: fine in a URL, not in a
+    # DeleteObjects body.
+    for k in ["x/\uffff", "x/\x01"]:
+        s3.put_object(Bucket=b, Key=k, Body=b"")
+        show(
+            f"DeleteObjects with key {k!a}",
+            raw(
+                lambda k=k: s3.delete_objects(
+                    Bucket=b, Delete={"Objects": [{"Key": k}], "Quiet": True}
+                )
+            ),
+        )
+        show(f"  DeleteObject {k!a}", outcome(lambda k=k: s3.delete_object(Bucket=b, Key=k)))
+    head = s3.head_bucket(Bucket=b)["ResponseMetadata"]["HTTPHeaders"]
+    show("HeadBucket headers", {k: v for k, v in head.items() if k != "date"})
+    show("CreateBucket 2-letter name", outcome(lambda: s3.create_bucket(Bucket="ab")))
+
     # Two puts of identical bytes share an ETag (MD5).
     e1 = s3.put_object(Bucket=b, Key="same", Body=b"same")["ETag"]
     e2 = s3.put_object(Bucket=b, Key="same", Body=b"same")["ETag"]

@@ -105,16 +105,16 @@ log "cluster up in $(took "$t_start") at $SSSHELF_TEST_S3_ENDPOINT"
 
 tests=()
 for f in tests/test_storage_contract.py tests/test_seed_example.py \
-    tests/test_manager*.py tests/test_consistency*.py; do
+    tests/test_manager*.py tests/test_consistency*.py tests/test_s3*.py; do
     [ -e "$f" ] && tests+=("$f")
 done
-log "running: ${tests[*]}"
+log "running: ${tests[*]} $*"
 t_run=$(now)
 # pytest runs in a session of its own (its worker processes too), so that
 # stop.sh can end the whole group; `wait`, unlike a foreground command, lets
 # the INT/TERM traps run at once.
 SSSHELF_TEST_BACKENDS=s3 SSSHELF_TEST_S3_REGION=us-east-1 \
-    setsid "$root/.venv/bin/pytest" -q -p no:cacheprovider -m "not moto_only" \
+    setsid "$root/.venv/bin/pytest" -q -rfEs -p no:cacheprovider -m "not moto_only" \
     "${tests[@]}" "$@" &
 echo $! >"$work/run/pytest.pid"
 rc=0

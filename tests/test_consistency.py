@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ssshelf.errors import ConflictError, SSShelfError, UniqueViolation
+from ssshelf.errors import AlreadyExistsError, ConflictError, SSShelfError, UniqueViolation
 from ssshelf.storages.base import Storage
 from ssshelf.storages.retrying import RetryingStorage
 from ssshelf.testing import CountingStorage, FaultyStorage, SimulatedCrash
@@ -310,3 +310,16 @@ async def test_concurrent_updates_from_separate_processes(
     async with BookmarkManager(open_spec(spec)) as m:
         assert (await m.get_item("c"))["n"] == 200
         assert (await m.check()).ok
+
+
+async def test_create_of_an_existing_pk_leaves_its_unique_value_held(storage: Storage) -> None:
+    m = BookmarkManager(storage)
+    await m.create_item(A)
+    with pytest.raises(AlreadyExistsError):
+        await BookmarkManager(storage).create_item(A)
+    with pytest.raises(AlreadyExistsError):
+        await BookmarkManager(storage).create_item({**A, "url": "https://elsewhere"})
+    assert (await m.by_url.get_item(A["url"])) == A
+    await assert_exactly_the_items_say(m)
+    with pytest.raises(UniqueViolation):
+        await m.add_item(bookmark("other", A["url"], "2024-01-01T00:00:00"))

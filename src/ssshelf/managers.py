@@ -98,6 +98,10 @@ class _Attempt:
     claimed_at: float | None = None
 
 
+class _BaseChanged(Exception):
+    """The stored item is newer than the base a write planned from."""
+
+
 def _new_write_id() -> str:
     return os.urandom(8).hex()
 
@@ -536,7 +540,15 @@ class CManager(metaclass=_ManagerMeta):
                 f"item {plan.pk!r} is at version {base.version!r}, not {expect!r}", pk=plan.pk
             )
         # Values taken by someone else (If-None-Match failed) and not ours via the base.
-        await self._resolve_taken(plan, base, attempt)
+        try:
+            await self._resolve_taken(plan, base, attempt)
+        except _BaseChanged:
+            if create_only:
+                raise AlreadyExistsError(
+                    f"an item with pk {plan.pk!r} already exists", pk=plan.pk
+                ) from None
+            self._known.pop(plan.pk, None)
+            return ""
         if (
             attempt.claimed_at is not None
             and self.clock() - attempt.claimed_at > self.unique_lease / 2
@@ -633,7 +645,13 @@ class CManager(metaclass=_ManagerMeta):
                     attempt.reservations[key] = await self.storage.put(key, body, if_absent=True)
                     return
                 holder = decode_reservation(obj.data, key=key)
-                if holder.pk != pk:
+                if holder.pk == pk:
+                    mine = await self._read(pk, for_write=True)
+                    if mine.envelope is not None and encoded in mine.envelope.uniques.get(
+                        collection, {}
+                    ):
+                        raise _BaseChanged  # held by this item as stored now, not our base
+                else:
                     owner = await self._read(holder.pk)
                     if owner.envelope is not None and encoded in owner.envelope.uniques.get(
                         collection, {}

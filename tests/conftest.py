@@ -12,12 +12,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from ssshelf.storages.base import Storage
 from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.sqlite import SQLiteStorage
 
 pytest_plugins = ["tests.s3_server"]
+
+# Timing depends on the machine's load (CI has 2 cores); correctness does not.
+settings.register_profile("ssshelf", deadline=None, print_blob=True)
+settings.load_profile("ssshelf")
 
 #: ``SSSHELF_TEST_BACKENDS=s3`` (comma-separated) narrows the run, as
 #: ``make test-ceph`` does to point the suite at Ceph's RGW only.

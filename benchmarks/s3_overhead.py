@@ -10,7 +10,10 @@ GetObject requests of SIZE-byte objects at a given concurrency, three ways:
 * ``S3Storage``:   ``put``/``get`` of :class:`ssshelf.storages.s3.S3Storage`.
 
 Each variant runs ``--rounds`` times, alternating, on fresh keys; the best
-round counts.  Run from the repository root::
+round counts.  Besides requests a second (bounded by moto, a single Python
+process), it prints the client process's CPU time a request: the cost the
+client itself adds, which moto's speed and other load on the machine do not
+blur.  Run from the repository root::
 
     .venv/bin/python benchmarks/s3_overhead.py [-n 2000] [-c 32] [--size 200]
 """
@@ -129,14 +132,16 @@ def storage_runner(storage: S3Storage) -> tuple[Runner, Runner]:
 
 async def measure(
     name: str, runners: tuple[Runner, Runner], round_no: int, n: int, size: int, concurrency: int
-) -> float:
+) -> tuple[float, float]:
+    """Requests a second, and this (client) process's CPU milliseconds a request."""
     puts, gets = runners
     tag = f"{name.replace(' ', '-')}/{round_no}"
     body = os.urandom(size)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await puts(tag, body, n, concurrency)
     await gets(tag, body, n, concurrency)
-    return 2 * n / (time.perf_counter() - started)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return 2 * n / elapsed, 1000 * cpu / (2 * n)
 
 
 async def main(n: int, concurrency: int, size: int, rounds: int) -> None:
@@ -165,20 +170,31 @@ async def main(n: int, concurrency: int, size: int, rounds: int) -> None:
             for runners in variants.values():  # warm up: connections, models, moto
                 await measure("warmup", runners, 0, 50, size, concurrency)
             best = dict.fromkeys(variants, 0.0)
+            cpu = dict.fromkeys(variants, float("inf"))
             for round_no in range(1, rounds + 1):
                 for name, runners in variants.items():
-                    rate = await measure(name, runners, round_no, n, size, concurrency)
-                    best[name] = max(best[name], rate)
-                    print(f"round {round_no}  {name:<12} {rate:8.1f} requests/s", flush=True)
+                    rate, ms = await measure(name, runners, round_no, n, size, concurrency)
+                    best[name], cpu[name] = max(best[name], rate), min(cpu[name], ms)
+                    print(
+                        f"round {round_no}  {name:<12} {rate:8.1f} requests/s"
+                        f"  {ms:.3f} client CPU ms/request",
+                        flush=True,
+                    )
     finally:
         process.terminate()
         process.wait(timeout=10)
 
     print(f"\n{n} PUT + {n} GET of {size}-byte objects, concurrency {concurrency}, moto at {url}")
-    for name, rate in best.items():
-        print(f"  {name:<12} {rate:8.1f} requests/s (best of {rounds})")
-    print(f"  S3Storage / raw tuned   = {best['S3Storage'] / best['raw tuned']:.3f}")
-    print(f"  S3Storage / raw default = {best['S3Storage'] / best['raw default']:.3f}")
+    for name in variants:
+        print(
+            f"  {name:<12} {best[name]:8.1f} requests/s,"
+            f" {cpu[name]:.3f} client CPU ms/request (best of {rounds})"
+        )
+    for base in ("raw tuned", "raw default"):
+        print(
+            f"  S3Storage / {base:<11}: throughput x{best['S3Storage'] / best[base]:.3f},"
+            f" client CPU x{cpu['S3Storage'] / cpu[base]:.3f}"
+        )
 
 
 if __name__ == "__main__":

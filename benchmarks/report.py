@@ -294,6 +294,21 @@ def markdown(results: dict[str, Any]) -> str:
             ["moto (S3 server, single-threaded Python)", vers["moto"]],
         ],
     )
+    phases = results.get("phases", {})
+    if phases:
+        lines += ["", "Phases (each may come from its own `--only` run):", ""]
+        lines += _table(
+            ["phase", "started", "took", "load average at start → end (1 min)"],
+            [
+                [
+                    name,
+                    info["started"],
+                    f"{info['seconds'] / 60:.1f} min",
+                    " → ".join(f"{load[0]:.2f}" for load in info["load_average"] if load),
+                ]
+                for name, info in phases.items()
+            ],
+        )
     lines += ["", "## Targets", ""]
     lines += _table(
         ["target", "measured", "needed", "verdict"],
@@ -500,13 +515,17 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[Path]:
         ):
             pts = scan_points(results, lib)
             if pts:
-                ax.plot([n for n, _ in pts], [t for _, t in pts], "o-", color=color, label=label)
-        n0, t0 = points[0]
-        xs = [n for n, _ in points]
-        ax.plot(xs, [t0 * n / n0 for n in xs], ":", color="grey", label="linear from smallest N")
+                ax.plot(
+                    [n for n, _ in pts],
+                    [t / n * 1e6 for n, t in pts],
+                    "o-",
+                    color=color,
+                    label=label,
+                )
         ax.set_xlabel("entries in the collection (N)")
-        ax.set_ylabel("seconds for a full scan")
-        ax.set_title("Full scan of an in-memory collection", fontsize=9)
+        ax.set_ylabel("µs per entry (flat = linear; log scale)")
+        ax.set_yscale("log")
+        ax.set_title("Full scan of an in-memory collection, time per entry", fontsize=9)
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / "scan.png"

@@ -4,8 +4,10 @@ Starts its own S3 server (moto, 127.0.0.1) and latency proxy, prepares the
 seed's virtualenv, runs every phase of :mod:`benchmarks.driver` in fresh
 processes (the two libraries alternating), prints each target as PASS/FAIL
 and writes ``BENCHMARKS.md``, ``docs/benchmarks/*.png`` and
-``benchmarks/results.json``.  The exit status is 0 even when a target fails
-(the report says which); it is 1 only when the run itself broke.
+``benchmarks/results.json``.  With ``--only``, the phases run replace theirs
+in an existing ``results.json`` and the report covers all of them.  The exit
+status is 0 even when a target fails (the report says which); it is 1 only
+when a phase itself broke.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +97,11 @@ class Runner:
             async with asyncio.timeout(PHASE_TIMEOUT):
                 out, err = await process.communicate()
         except TimeoutError:
-            process.kill()
-            await process.wait()
             raise PhaseFailed(f"{spec['phase']} ({lib}) took over {PHASE_TIMEOUT} s") from None
+        finally:
+            if process.returncode is None:  # timed out, cancelled or interrupted: stop it
+                process.kill()
+                await process.wait()
         if process.returncode != 0:
             tail = err.decode(errors="replace").strip().splitlines()[-12:]
             raise PhaseFailed(f"{spec['phase']} ({lib}) failed:\n" + "\n".join(tail))
@@ -260,22 +267,50 @@ class Runner:
                 proxy = LatencyProxy("127.0.0.1", server.port, self.sizes.delay)
                 await proxy.start()
                 self.say(f"moto on {server.url}, latency proxy on {proxy.url}")
-            if "s3" in phases and server is not None:
-                await self.phase_s3(server.url)
-            if "latency" in phases and server is not None and proxy is not None:
-                await self.phase_latency(server.url, proxy)
-            if "overhead" in phases and server is not None:
-                await self.phase_overhead(server.url)
-            if "scan" in phases:
-                await self.phase_scan()
-            if "sqlite" in phases:
-                await self.phase_sqlite()
+            steps: dict[str, Callable[[], Awaitable[None]]] = {}
+            if server is not None and proxy is not None:
+                steps["s3"] = partial(self.phase_s3, server.url)
+                steps["latency"] = partial(self.phase_latency, server.url, proxy)
+                steps["overhead"] = partial(self.phase_overhead, server.url)
+            steps["scan"] = self.phase_scan
+            steps["sqlite"] = self.phase_sqlite
+            for name, step in steps.items():
+                if name not in phases:
+                    continue
+                began, load = time.monotonic(), _load()
+                await step()
+                self.results.setdefault("phases", {})[name] = {
+                    "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                    "seconds": time.monotonic() - began,
+                    "load_average": [load, _load()],
+                }
         finally:
             if proxy is not None:
                 await proxy.close()
             if server is not None:
                 server.stop()
         return self.results
+
+
+def _load() -> list[float]:
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return []
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM ends the run like Ctrl-C: children and the S3 server are stopped."""
+    raise SystemExit(128 + signum)
+
+
+def merge(previous: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+    """``fresh`` results over ``previous`` ones, phase by phase (for ``--only`` reruns)."""
+    merged = {**previous, **{k: v for k, v in fresh.items() if k in PHASES}}
+    merged["phases"] = {**previous.get("phases", {}), **fresh.get("phases", {})}
+    kept = {k: v for k, v in previous.get("errors", {}).items() if k.split("/")[0] not in fresh}
+    merged["errors"] = {**kept, **fresh.get("errors", {})}
+    return merged
 
 
 def remove_database(path: Path) -> None:
@@ -329,12 +364,11 @@ def main(argv: list[str] | None = None) -> int:
         seed = {"versions": {}, "error": "--no-seed"}
     runner = Runner(sizes, seed_python=seed_python)
     runner.say(f"{'quick' if args.quick else 'full'} run, phases: {', '.join(sizes.phases)}")
+    signal.signal(signal.SIGTERM, _terminate)
     results = asyncio.run(runner.run())
+    if args.only and not args.quick and saved.exists():
+        results = merge(json.loads(saved.read_text()), results)
     command = " ".join(["python -m benchmarks.run", *arguments]) if arguments else "make bench"
-    try:
-        load_end = list(os.getloadavg())
-    except OSError:
-        load_end = []
     results["meta"] = {
         "command": command,
         "quick": args.quick,
@@ -342,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.monotonic() - runner.start,
         "sizes": asdict(sizes),
         "machine": machine,
-        "load_average_end": load_end,
+        "load_average_end": _load(),
         "versions": versions(),
         "seed": seed,
     }

@@ -435,6 +435,17 @@ async def test_a_real_conflict_after_a_lost_answer_is_still_a_conflict(
     assert obj is not None and obj.data == b"someone else's"
 
 
+async def test_throttled_create_then_conflict_is_not_checked(
+    via_proxy: Factory, proxy: FaultProxy
+) -> None:
+    storage = await via_proxy()
+    await storage.put("k", b"same bytes")
+    proxy.inject(SLOWDOWN, times=1, when=is_put)
+    with pytest.raises(PreconditionFailed):
+        await storage.put("k", b"same bytes", if_absent=True)
+    assert methods(proxy) == ["PUT", "PUT", "PUT"]  # a 503 SlowDown never landed: no GET
+
+
 async def test_plain_precondition_failure_costs_one_request(
     via_proxy: Factory, proxy: FaultProxy
 ) -> None:

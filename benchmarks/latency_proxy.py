@@ -173,6 +173,8 @@ class LatencyProxy:
             await self._connection(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
+        except asyncio.CancelledError:
+            pass  # close() ends every connection; nothing waits for this task's result
         finally:
             self._connections.discard(task)
             writer.close()

@@ -30,7 +30,6 @@ import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,20 +72,38 @@ def free_port() -> int:
         return port
 
 
-#: ``moto_server`` with one request at a time.  The stock command serves each
-#: request on its own thread, and moto checks ``If-Match`` and stores the
-#: object in separate steps, so two racing conditional PUTs can both pass the
-#: check: a lost update S3 itself never allows.  Serialising requests makes
-#: moto's conditional writes atomic, which the race tests need.
-_SERIAL_MOTO_SERVER = """
+#: ``moto_server``'s own ``main()``, run by this virtualenv's Python, with two
+#: changes.  It serves one request at a time when argv[1] is "serial": the
+#: stock server gives each request its own thread, and moto checks
+#: ``If-Match`` and stores the object in separate steps, so two racing
+#: conditional PUTs can both pass the check (a lost update S3 itself never
+#: allows).  And it exits when the test process that started it is gone, so
+#: a killed pytest leaves no server behind.
+_MOTO_SERVER = """
+import os
 import sys
+import threading
+import time
+
 import moto.server
 import werkzeug.serving
 
+serial = sys.argv.pop(1) == "serial"
+parent = os.getppid()
+
+
 def run_simple(*args, **kwargs):
-    kwargs["threaded"] = False
+    kwargs["threaded"] = not serial
     werkzeug.serving.run_simple(*args, **kwargs)
 
+
+def exit_with_parent():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+threading.Thread(target=exit_with_parent, daemon=True).start()
 moto.server.run_simple = run_simple
 moto.server.main(sys.argv[1:])
 """
@@ -95,9 +112,10 @@ moto.server.main(sys.argv[1:])
 class MotoServer:
     """moto's standalone server in a child process on 127.0.0.1.
 
-    ``serial`` (the default) handles one request at a time, see
-    :data:`_SERIAL_MOTO_SERVER`; ``serial=False`` runs the stock threaded
-    ``moto_server``.  stop() terminates and reaps the process.
+    ``serial`` (the default) handles one request at a time, ``serial=False``
+    a thread a request like the stock ``moto_server`` (see
+    :data:`_MOTO_SERVER`).  stop() terminates and reaps the process; it also
+    exits by itself if this process dies.
     """
 
     def __init__(self, *, env: dict[str, str] | None = None, serial: bool = True) -> None:
@@ -109,12 +127,9 @@ class MotoServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> MotoServer:
-        if self.serial:
-            command = [sys.executable, "-c", _SERIAL_MOTO_SERVER]
-        else:
-            command = [str(Path(sys.executable).with_name("moto_server"))]
+        mode = "serial" if self.serial else "threaded"
         self._process = subprocess.Popen(
-            [*command, "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-c", _MOTO_SERVER, mode, "-H", "127.0.0.1", "-p", str(self.port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

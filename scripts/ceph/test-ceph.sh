@@ -45,6 +45,7 @@ report_memory() {
     for name in mon osd rgw; do
         pid=$(cat "$work/run/$name.pid" 2>/dev/null) || continue
         hwm=$(awk '/^VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status" 2>/dev/null) || continue
+        [ -n "$hwm" ] || continue # exited (a zombie has no memory lines)
         rss=$(awk '/^VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status")
         log "memory: $name ${rss} MB now, ${hwm} MB peak"
         total=$((total + hwm))

@@ -47,8 +47,17 @@ RETRYABLE_CODES = frozenset(
     }
 )
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-#: A write whose answer was one of these may still have been applied.
-_DEFINITELY_NOT_APPLIED_CODES = frozenset({"SlowDown", "Throttling", "ConditionalRequestConflict"})
+#: Answers saying the request was not acted on; any other failure may hide a success.
+_NOT_APPLIED_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequests",
+        "ConditionalRequestConflict",
+    }
+)
 PRECONDITION_CODES = frozenset({"PreconditionFailed", "412"})
 MISSING_KEY_CODES = frozenset({"NoSuchKey", "404"})
 _DENIED_CODES = frozenset(
@@ -129,7 +138,7 @@ def may_have_landed(exc: BaseException) -> bool:
     if connect_failed(exc):
         return False
     if isinstance(exc, ClientError):
-        return error_code(exc) not in _DEFINITELY_NOT_APPLIED_CODES
+        return error_code(exc) not in _NOT_APPLIED_CODES
     return True
 
 
@@ -181,9 +190,12 @@ def translate(exc: BaseException, *, operation: str, key: str | None, where: Whe
         )
     code = error_code(exc)
     if code == "NoSuchBucket" or (operation == "head_bucket" and code == "404"):
+        endpoint_option = (
+            f" --endpoint-url {where.endpoint}" if where.endpoint.startswith("http") else ""
+        )
         return BucketNotFound(
             f"S3 bucket {where.bucket!r} does not exist at {where.endpoint}; create it"
-            f" first (e.g. `aws s3 mb s3://{where.bucket} --endpoint-url {where.endpoint}`"
+            f" first (e.g. `aws s3 mb s3://{where.bucket}{endpoint_option}`"
             " or `await S3Storage(...).create_bucket()`)",
             operation=operation,
             key=key,

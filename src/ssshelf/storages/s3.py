@@ -4,13 +4,17 @@ One aiobotocore client (and so one connection pool) per storage, created on
 the first request and released by :meth:`S3Storage.close`.  Each contract
 method is one S3 request (plus retries):
 
-=============  ==========================================================
-``get``        GetObject
-``put``        PutObject (``If-None-Match: *`` / ``If-Match: <etag>``)
-``delete``     DeleteObject (``If-Match: <etag>`` when conditional)
-``delete_many`` DeleteObjects (quiet mode)
-``list``       ListObjectsV2 (``Prefix``, ``StartAfter``, ``MaxKeys``)
-=============  ==========================================================
+===============  ========================================================
+``get``          GetObject
+``put``          PutObject (``If-None-Match: *`` / ``If-Match: <etag>``)
+``delete``       DeleteObject (``If-Match: <etag>`` when conditional)
+``delete_many``  DeleteObjects (quiet mode)
+``list``         ListObjectsV2 (``Prefix``, ``StartAfter``, ``MaxKeys``)
+===============  ========================================================
+
+The exceptions, each rare: one GET after an ambiguous conditional PUT, one
+HeadBucket before the first ``If-Match`` to a server not yet heard from,
+and one DeleteObject per key an XML body cannot carry in ``delete_many``.
 
 Version tags are the objects' ETags without quotes.  Retries (throttling,
 5xx, timeouts, dropped connections, 409 ``ConditionalRequestConflict``) are

@@ -58,7 +58,7 @@ async def test_collections_order_prefix_and_multi_keys(storage: Storage) -> None
     assert await _pks(m, "by_tag", prefix_parts=["db"]) == ["c", "a"]
     assert await _pks(m, "by_tag", prefix_parts=["pyx"]) == ["c"]
     keys = await m.by_tag.get_keys()
-    assert [k for k, _ in keys["entries"]][0][0] == "db"
+    assert [key[0] for key, _ in keys["entries"]] == ["db", "db", "py", "py", "pyx"]
     assert keys["keys"] == ["c", "a", "b", "a", "c"]
 
 

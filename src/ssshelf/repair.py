@@ -168,6 +168,7 @@ class _Scan:
                 (manager.storage.get(k) for k in keys), manager.max_concurrency
             )
             self.report.items_scanned += len(keys)
+            readable: list[Envelope] = []
             for key, obj in zip(keys, objects, strict=True):
                 if isinstance(obj, BaseException):
                     raise obj
@@ -182,7 +183,13 @@ class _Scan:
                     continue
                 for name in manager.collections:
                     self.named[name] = self.named.get(name, 0) + len(envelope.entries.get(name, {}))
-                await self.check_held_reservations(envelope)
+                readable.append(envelope)
+            checks = await gather_bounded(
+                (self.check_held_reservations(e) for e in readable), manager.max_concurrency
+            )
+            for result in checks:
+                if isinstance(result, BaseException):
+                    raise result
             self.tick(len(keys))
 
     async def check_held_reservations(self, envelope: Envelope) -> None:

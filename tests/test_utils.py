@@ -1,0 +1,51 @@
+"""The seed's helpers: datetime strings and the JSON dumper."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+
+from ssshelf._concurrency import gather_bounded
+from ssshelf.utils import convert_datetime_to_str, json_dump
+
+
+def test_convert_datetime_to_str_sorts_like_time() -> None:
+    early, late = datetime(2024, 1, 2, 3, 4, 5), datetime(2024, 1, 10, 0, 0, 0)
+    assert convert_datetime_to_str(early) == "2024-01-02T03:04:05Z"
+    assert convert_datetime_to_str(early) < convert_datetime_to_str(late)
+
+
+def test_json_dump_handles_the_usual_types() -> None:
+    value = {
+        "at": datetime(2024, 1, 2, 3, 4, 5),
+        "day": date(2024, 1, 2),
+        "id": UUID("12345678-1234-5678-1234-567812345678"),
+        "price": Decimal("1.10"),
+        "raw": b"\x00\xff",
+        "tags": {"b", "a"},
+    }
+    assert json.loads(json_dump(value, sort_keys=True)) == {
+        "at": "2024-01-02T03:04:05",
+        "day": "2024-01-02",
+        "id": "12345678-1234-5678-1234-567812345678",
+        "price": "1.10",
+        "raw": "AP8=",
+        "tags": ["a", "b"],
+    }
+    with pytest.raises(TypeError, match="object"):
+        json_dump({"x": object()})
+
+
+async def test_gather_bounded_keeps_order_and_exceptions() -> None:
+    async def one(i: int) -> int:
+        if i == 2:
+            raise ValueError(i)
+        return i
+
+    assert await gather_bounded([], 3) == []
+    results = await gather_bounded((one(i) for i in range(4)), 2)
+    assert results[:2] == [0, 1] and isinstance(results[2], ValueError) and results[3] == 3

@@ -339,3 +339,25 @@ async def test_unserialisable_stored_payload_is_corrupt(local_storage: Storage) 
     report = await m.check()
     assert report.unreadable_items == 1 and not report.ok
     assert json.dumps(report.to_dict())
+
+
+async def test_bulk_load_skips_reads_for_new_items_and_handles_existing_ones(
+    local_storage: Storage,
+) -> None:
+    counting = CountingStorage(local_storage)
+    m = BookmarkManager(counting)
+    items = [bookmark(str(i), f"https://x/{i}", "2024-01-01T00:00:00", "a") for i in range(10)]
+    await m.add_items(items)
+    assert counting.counts == {"put": 10 * 5}  # 3 entries, 1 reservation, 1 item: no reads
+    counting.reset()
+    moved = [{**item, "tags": ["b"], "url": item["url"] + "/v2"} for item in items]
+    await BookmarkManager(counting).add_items(moved)  # they exist: found out, then replaced
+    assert counting.counts["get"] >= 10
+    fresh = BookmarkManager(local_storage)
+    assert await _pks(fresh, "by_tag", prefix_parts=["a"]) == []
+    assert sorted(await _pks(fresh, "by_tag", prefix_parts=["b"])) == sorted(
+        str(i) for i in range(10)
+    )
+    assert await fresh.by_url.get_item("https://x/3") is None
+    assert (await fresh.by_url.get_item("https://x/3/v2"))["pk"] == "3"
+    assert (await fresh.check()).ok

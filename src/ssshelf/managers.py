@@ -406,12 +406,25 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
     ) -> int:
         """Store many items, pipelined with bounded concurrency, in bounded memory.
 
+        Each item is written as by :meth:`add_item`, but tried first as a
+        create (no read of the current item): new items cost one round trip
+        less, existing ones one more.
+
         Every item is validated as it is reached; the first failure stops the
         load after the writes already started finish, and is raised.  Returns
         how many items were written.  ``progress(n)`` is called with the
         running count.
         """
-        return await self._bulk(items, self.add_item, progress)
+        return await self._bulk(items, self._add_probably_new, progress)
+
+    async def _add_probably_new(self, item: Any) -> str:
+        """``add_item`` tried first as a create: bulk loads are mostly new items,
+        and a create skips the read (an existing item costs one more round trip)."""
+        plan = self._plan(item)
+        if plan.uniques:
+            self._require_conditional("unique collections")
+        assume_new = self.storage.supports_conditional_put
+        return await self._write(plan, expect=None, create_only=False, assume_new=assume_new)
 
     async def remove_items(
         self, items_or_pks: Iterable[Any], *, progress: ProgressCallback | None = None

@@ -193,13 +193,18 @@ class WriteProtocol:
         """Wait after a lost race so contending writers spread out (full jitter)."""
         await asyncio.sleep(random.uniform(0, min(self.max_backoff, 0.002 * 2**tries)))
 
-    async def _write(self, plan: WritePlan, *, expect: str | None, create_only: bool) -> str:
+    async def _write(
+        self, plan: WritePlan, *, expect: str | None, create_only: bool, assume_new: bool = False
+    ) -> str:
+        """Commit ``plan``, retrying lost races.  ``assume_new`` first tries it as
+        a create (no read; one more round trip if the item turns out to exist)."""
         attempt = WriteAttempt(new_write_id())
         try:
             for tries in range(self.write_attempts):
                 if tries:
                     await self._back_off(tries - 1)
-                base = self._base_for(plan, create_only, expect)
+                assume_absent = create_only or (assume_new and not tries)
+                base = self._base_for(plan, assume_absent, expect, create_only)
                 version = await self._attempt(
                     plan, base, attempt, expect=expect, create_only=create_only
                 )
@@ -217,11 +222,14 @@ class WriteProtocol:
             await self._cleanup(attempt, plan.pk)
             raise
 
-    def _base_for(self, plan: WritePlan, create_only: bool, expect: str | None) -> Current | None:
-        """The base state if known without a request; ``None`` means read it in round 1."""
-        if create_only:
-            return Current(None, None)
+    def _base_for(
+        self, plan: WritePlan, assume_absent: bool, expect: str | None, create_only: bool = False
+    ) -> Current | None:
+        """The base state if known without a request; ``None`` means read it in round 1.
+        ``assume_absent``: no item, unless this manager knows one."""
         known = self._known.get(plan.pk)
+        if assume_absent and (known is None or create_only):
+            return Current(None, None)
         if known is not None and (expect is None or known[0] == expect):
             version, envelope = known
             return Current(StoredObject(plan.item_key, b"", version), envelope)

@@ -14,9 +14,12 @@ class Sizes:
     #: Bookmarks (3 collections each) created per run, and gets by pk per run.
     create_n: int = 2_000
     get_n: int = 2_000
-    #: Entries paged through on S3, and the page sizes.
+    #: Entries paged through on S3, the page sizes, and how many passes of each
+    #: (a pass of 10,000 entries is 10,000 item fetches; each pass also yields
+    #: the median time of its pages).
     page_n: int = 10_000
     page_sizes: tuple[int, ...] = (100, 1_000)
+    page_runs: int = 1
     #: Added latency per request, and repetitions of each single operation.
     delay: float = 0.020
     latency_reps: int = 10
@@ -56,11 +59,19 @@ QUICK = Sizes(
 )
 
 
-def sizes_for(*, quick: bool, runs: int | None = None, phases: tuple[str, ...] = ()) -> Sizes:
-    """The full or quick sizes, with ``runs`` and the phase list overridden when given."""
+def sizes_for(
+    *,
+    quick: bool,
+    runs: int | None = None,
+    page_runs: int | None = None,
+    phases: tuple[str, ...] = (),
+) -> Sizes:
+    """The full or quick sizes, with runs, paging passes and phases overridden when given."""
     sizes = QUICK if quick else FULL
     if runs is not None:
         sizes = replace(sizes, runs=runs)
+    if page_runs is not None:
+        sizes = replace(sizes, page_runs=page_runs)
     if phases:
         sizes = replace(sizes, phases=phases)
     return sizes

@@ -432,15 +432,20 @@ async def phase_s3(spec: dict[str, Any]) -> dict[str, Any]:
 
         if spec.get("page"):
             out["page_seconds"] = {}
+            out["page_each"] = {}
             for size in spec["page_sizes"]:
                 seen, after = 0, None
+                each: list[float] = []
                 start = time.perf_counter()
                 while seen < page_n:
+                    began = time.perf_counter()
                     items, after = await library.page(min(size, page_n - seen), after)
+                    each.append(time.perf_counter() - began)
                     seen += len(items)
                     if after is None:
                         break
                 out["page_seconds"][str(size)] = time.perf_counter() - start
+                out["page_each"][str(size)] = statistics.median(each)
                 if seen != page_n:
                     raise RuntimeError(f"{lib}: paged {seen} entries, expected {page_n}")
     return out

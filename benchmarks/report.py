@@ -107,6 +107,9 @@ def s3_medians(results: dict[str, Any], lib: str) -> dict[str, float]:
     pages = [r["page_seconds"] for r in runs if "page_seconds" in r]
     for size in pages[0] if pages else ():
         out[f"page{size}"] = median([p[size] for p in pages])
+    each = [r["page_each"] for r in runs if "page_each" in r]
+    for size in each[0] if each else ():
+        out[f"each{size}"] = median([e[size] for e in each])
     return out
 
 
@@ -338,7 +341,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"Both libraries create {sizes['create_n']:,} bookmarks with 3 collections each "
             f"(16 items in flight; the batches of successive runs accumulate), get "
             f"{sizes['get_n']:,} of them by pk (64 in flight) and page through the first "
-            f"{sizes['page_n']:,} entries of the time-ordered collection, fetching the items. "
+            f"{sizes['page_n']:,} entries of the time-ordered collection, fetching the items "
+            f"({sizes.get('page_runs', sizes['runs'])} pass(es) per page size). "
             "ssshelf creates with `add_items`, which reads each pk's current item in the same "
             "round trip as the entry writes (5 requests an item), the seed with `add_item` "
             "(4 requests, one after another).",
@@ -350,7 +354,12 @@ def markdown(results: dict[str, Any]) -> str:
             "get": f"{sizes['get_n']:,} gets by pk",
         }
         for key in ours:
-            label = labels.get(key) or f"page through {sizes['page_n']:,}, pages of {key[4:]}"
+            if key.startswith("each"):
+                label = f"one page of {int(key[4:]):,} (median page of the passes)"
+            else:
+                label = labels.get(key) or (
+                    f"page through {sizes['page_n']:,}, pages of {int(key[4:]):,}"
+                )
             s = seed_s3.get(key)
             rows.append(
                 [

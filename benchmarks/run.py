@@ -120,7 +120,7 @@ class Runner:
         out: dict[str, list[dict[str, Any]]] = {lib: [] for lib in self.libs}
         create_runs = max(s.runs, -(-s.page_n // s.create_n))
         steps = [(run, {"create": True, "get": run < s.runs}) for run in range(create_runs)]
-        steps += [(run, {"page": True}) for run in range(s.runs)]
+        steps += [(run, {"page": True}) for run in range(s.page_runs)]
         for step, (run, what) in enumerate(steps):
             for lib in self.libs if step % 2 == 0 else reversed(self.libs):
                 spec = {
@@ -277,10 +277,10 @@ class Runner:
             for name, step in steps.items():
                 if name not in phases:
                     continue
-                began, load = time.monotonic(), _load()
+                began, load, when = time.monotonic(), _load(), datetime.now(UTC)
                 await step()
                 self.results.setdefault("phases", {})[name] = {
-                    "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                    "started": when.strftime("%Y-%m-%d %H:%M UTC"),
                     "seconds": time.monotonic() - began,
                     "load_average": [load, _load()],
                 }
@@ -324,6 +324,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--runs", type=int, help="repetitions of each scenario (default 3)")
+    parser.add_argument(
+        "--page-runs", type=int, help="passes through the S3 entries per page size (default 1)"
+    )
     parser.add_argument("--only", nargs="+", choices=PHASES, default=(), help="phases to run")
     parser.add_argument("--no-seed", action="store_true", help="measure ssshelf alone")
     parser.add_argument(
@@ -344,7 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or (quick_dir / "BENCHMARKS.md" if args.quick else ROOT / "BENCHMARKS.md")
     plots = args.plots or (quick_dir if args.quick else ROOT / "docs" / "benchmarks")
     saved = args.results or (quick_dir / "results.json" if args.quick else HERE / "results.json")
-    sizes = sizes_for(quick=args.quick, runs=args.runs, phases=tuple(args.only))
+    sizes = sizes_for(
+        quick=args.quick, runs=args.runs, page_runs=args.page_runs, phases=tuple(args.only)
+    )
     WORK.mkdir(exist_ok=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     saved.parent.mkdir(parents=True, exist_ok=True)

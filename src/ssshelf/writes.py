@@ -235,18 +235,11 @@ class WriteProtocol:
             return Current(StoredObject(plan.item_key, b"", version), envelope)
         return None
 
-    async def _attempt(
-        self,
-        plan: WritePlan,
-        base: Current | None,
-        attempt: WriteAttempt,
-        *,
-        expect: str | None,
-        create_only: bool,
-    ) -> str:
-        """One try at committing ``plan``.  Returns the new version, or "" if
-        the base changed under us (the caller retries or gives up)."""
-        # Round 1: read the base (unless known), write entries and reservations.
+    async def _prepare(
+        self, plan: WritePlan, base: Current | None, attempt: WriteAttempt
+    ) -> Current:
+        """Round 1: write the entries and reservations ``base`` lacks (all of
+        them when it is unknown, reading it meanwhile).  Returns the base."""
         wanted_entries = {
             self.layout.entry_key(c, enc, plan.pk, attempt.write_id): c
             for c, encs in plan.entries.items()
@@ -269,20 +262,31 @@ class WriteProtocol:
             attempt.claimed_at = self.clock()
         requests: list[Awaitable[Any]] = [self.storage.put(k, b"") for k in to_write]
         requests += [self._reserve(c, enc, plan.pk, attempt) for c, enc in wanted_uniques]
-        read_base = base is None
-        if read_base:
+        if base is None:
             requests.append(self._read(plan.pk, for_write=True))
         results = await gather_bounded(requests, self.max_concurrency)
         for key, result in zip(to_write, results, strict=False):
             if not isinstance(result, BaseException):
                 attempt.entries[key] = wanted_entries[key]
         _raise_first(results)
-        if read_base:
+        if base is None:
             read = results[-1]
             assert isinstance(read, Current)
-            base = read
-        assert base is not None
+            return read
+        return base
 
+    async def _attempt(
+        self,
+        plan: WritePlan,
+        base: Current | None,
+        attempt: WriteAttempt,
+        *,
+        expect: str | None,
+        create_only: bool,
+    ) -> str:
+        """One try at committing ``plan``.  Returns the new version, or "" if
+        the base changed under us (the caller retries or gives up)."""
+        base = await self._prepare(plan, base, attempt)
         if create_only and base.obj is not None:
             raise AlreadyExistsError(f"an item with pk {plan.pk!r} already exists", pk=plan.pk)
         if expect is not None and base.version != expect:

@@ -74,6 +74,7 @@ from typing import Final, Literal, Protocol, runtime_checkable
 
 from ..errors import DeleteFailed, InvalidArgument
 from .base import MAX_LIST_LIMIT, ListPage, Storage, StoredObject
+from .wrapper import StorageWrapper
 
 __all__ = [
     "NOT_MODIFIED",
@@ -149,7 +150,7 @@ class _Flights:
     writes: list[_Write] = field(default_factory=list)
 
 
-class CachedStorage:
+class CachedStorage(StorageWrapper):
     """An LRU read cache in front of ``inner``; see the module docstring for its guarantees.
 
     :param inner: the storage to cache.
@@ -179,7 +180,7 @@ class CachedStorage:
             raise InvalidArgument(f"max_bytes must be at least 1, got {max_bytes}")
         if ttl is not None and not ttl > 0:
             raise InvalidArgument(f"ttl must be positive seconds or None, got {ttl}")
-        self.inner = inner
+        super().__init__(inner)
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.ttl = ttl
@@ -194,23 +195,6 @@ class CachedStorage:
         self._get_if_changed: Callable[[str, str], Awaitable[Revalidated]] | None = (
             revalidate if callable(revalidate) else None
         )
-
-    # -- the attributes of the contract, forwarded ---------------------------
-
-    @property
-    def max_key_length(self) -> int:
-        """The inner storage's longest key."""
-        return self.inner.max_key_length
-
-    @property
-    def supports_conditional_put(self) -> bool:
-        """Whether the inner storage enforces conditional puts."""
-        return self.inner.supports_conditional_put
-
-    @property
-    def supports_conditional_delete(self) -> bool:
-        """Whether the inner storage enforces conditional deletes."""
-        return self.inner.supports_conditional_delete
 
     # -- inspection and manual control ---------------------------------------
 

@@ -525,15 +525,35 @@ async def phase_latency(spec: dict[str, Any]) -> dict[str, Any]:
 async def phase_scan(spec: dict[str, Any]) -> dict[str, Any]:
     """Full scans of one in-memory collection of growing size, pages of ``page_size``.
 
-    With ``max_seconds``, a size whose scan would take longer than that, judged
-    from the previous size as if time grew with the square of N, is skipped.
+    Each size is scanned ``runs`` times as is and, with ``frozen``, ``runs``
+    times more after ``gc.freeze()``: the in-memory store keeps every object
+    in this process's heap, and CPython's cyclic collector walks that heap
+    again and again while the scan allocates, which adds a cost that grows
+    with N and is no part of paging (a store on SQLite or S3 holds its data
+    outside the heap).  With ``max_seconds``, a size whose scan would take
+    longer than that, judged from the previous size as if time grew with the
+    square of N, is skipped.
     """
     lib, sizes, runs, page_size = spec["lib"], spec["sizes"], spec["runs"], spec["page_size"]
     limit = spec.get("max_seconds")
     storage = memory_storage(lib)
     library = make_lib(lib, storage, collections=1)
+
+    async def scan(n: int) -> float:
+        seen, after = 0, None
+        start = time.perf_counter()
+        while True:
+            items, after = await library.page(page_size, after)
+            seen += len(items)
+            if after is None:
+                break
+        if seen != n:
+            raise RuntimeError(f"{lib}: scanned {seen} of {n} entries")
+        return time.perf_counter() - start
+
     have = 0
     out: dict[str, Any] = {}
+    frozen: dict[str, Any] = {}
     for n in sizes:
         if limit is not None and have:
             predicted = out[str(have)]["median"] * (n / have) ** 2
@@ -545,21 +565,19 @@ async def phase_scan(spec: dict[str, Any]) -> dict[str, Any]:
                 break
         await library.create_many([bookmark(i) for i in range(have, n)])
         have = n
-        seconds: list[float] = []
-        for _ in range(runs):
+        gc.collect()
+        out[str(n)] = timed([await scan(n) for _ in range(runs)])
+        if spec.get("frozen"):
             gc.collect()
-            seen, after = 0, None
-            start = time.perf_counter()
-            while True:
-                items, after = await library.page(page_size, after)
-                seen += len(items)
-                if after is None:
-                    break
-            seconds.append(time.perf_counter() - start)
-            if seen != n:
-                raise RuntimeError(f"{lib}: scanned {seen} of {n} entries")
-        out[str(n)] = timed(seconds)
-    return {"scan": out}
+            gc.freeze()
+            try:
+                frozen[str(n)] = timed([await scan(n) for _ in range(runs)])
+            finally:
+                gc.unfreeze()
+    result: dict[str, Any] = {"scan": out}
+    if frozen:
+        result["scan_frozen"] = frozen
+    return result
 
 
 async def phase_overhead(spec: dict[str, Any]) -> dict[str, Any]:

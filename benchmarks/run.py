@@ -188,6 +188,7 @@ class Runner:
                 "runs": s.seed_scan_runs if lib == "seed" else s.runs,
                 "page_size": s.scan_page,
                 "max_seconds": s.seed_scan_max_seconds if lib == "seed" else None,
+                "frozen": lib == "ssshelf",
             }
             try:
                 out[lib] = await self.drive(lib, spec)

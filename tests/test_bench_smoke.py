@@ -113,9 +113,15 @@ async def test_quick_benchmark_parts_run_and_report(tmp_path: Path) -> None:
     assert ops["page100"]["requests"] == 101 and 2 <= ops["page100"]["round_trips"] <= 3
     assert ops["create"]["round_trips"] <= 2
     scan = await driver.phase_scan(
-        {"lib": "ssshelf", "sizes": list(sizes.scan_sizes), "runs": 1, "page_size": 100}
+        {
+            "lib": "ssshelf",
+            "sizes": list(sizes.scan_sizes),
+            "runs": 1,
+            "page_size": 100,
+            "frozen": True,
+        }
     )
-    assert set(scan["scan"]) == {"200", "400"}
+    assert set(scan["scan"]) == set(scan["scan_frozen"]) == {"200", "400"}
     db = tmp_path / "iterate.db"
     fill = await driver.phase_sqlite_fill({"path": str(db), "n": sizes.sqlite_n, "batch": 500})
     iterated = await driver.phase_sqlite_iter({"path": str(db), "page_size": 1000})

@@ -372,10 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     runner.say(f"{'quick' if args.quick else 'full'} run, phases: {', '.join(sizes.phases)}")
     signal.signal(signal.SIGTERM, _terminate)
     results = asyncio.run(runner.run())
-    if args.only and not args.quick and saved.exists():
-        results = merge(json.loads(saved.read_text()), results)
     command = " ".join(["python -m benchmarks.run", *arguments]) if arguments else "make bench"
-    results["meta"] = {
+    meta = {
         "command": command,
         "quick": args.quick,
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
@@ -386,6 +384,17 @@ def main(argv: list[str] | None = None) -> int:
         "versions": versions(),
         "seed": seed,
     }
+    if args.only and not args.quick and saved.exists():
+        previous = json.loads(saved.read_text())
+        results = merge(previous, results)
+        before = previous.get("meta")
+        if before and not before.get("quick"):
+            meta["command"] = f"{before['command']}, then {command}"
+            meta["started"] = before["started"]
+            meta["seconds"] += before["seconds"]
+            meta["machine"] = before["machine"]
+            meta["sizes"] = {**before["sizes"], "phases": PHASES}
+    results["meta"] = meta
     saved.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     written = report.write_report(results, output, plots)
     print()

@@ -81,8 +81,10 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
     _declared_collections: ClassVar[dict[str, Collection]]
     item_manager: ClassVar[IManager]
     namespace: ClassVar[str | None] = None
-    #: Most requests one operation keeps in flight at once.
-    max_concurrency: ClassVar[int] = 64
+    #: Most requests one operation keeps in flight at once (a default page
+    #: of 200 items is fetched in one wave; the storage may bound it lower,
+    #: e.g. S3Storage by its connection pool).
+    max_concurrency: ClassVar[int] = 200
     #: Seconds a unique reservation protects a write that has not committed yet.
     unique_lease: ClassVar[float] = 30.0
     #: Attempts of a write that keeps losing races to concurrent writers.

@@ -54,13 +54,21 @@ class ListPage:
 class Storage(Protocol):
     """What ssshelf needs from a store.  See the module docstring."""
 
-    #: Longest key (UTF-8 bytes) a caller may use; a backend with a key
-    #: prefix subtracts the prefix from S3's 1,024.
-    max_key_length: int
-    #: ``put(if_absent=…, if_version=…)`` is enforced atomically by the store.
-    supports_conditional_put: bool
-    #: ``delete(if_version=…)`` is enforced atomically by the store.
-    supports_conditional_delete: bool
+    @property
+    def max_key_length(self) -> int:
+        """Longest key (UTF-8 bytes) a caller may use; a backend with a key
+        prefix subtracts the prefix from S3's 1,024."""
+        ...
+
+    @property
+    def supports_conditional_put(self) -> bool:
+        """``put(if_absent=…, if_version=…)`` is enforced atomically by the store."""
+        ...
+
+    @property
+    def supports_conditional_delete(self) -> bool:
+        """``delete(if_version=…)`` is enforced atomically by the store."""
+        ...
 
     async def get(self, key: str) -> StoredObject | None:
         """Return the object, or ``None`` when there is no such key."""

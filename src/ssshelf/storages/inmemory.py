@@ -99,7 +99,8 @@ class InMemoryStorage:
         else:
             index = bisect.bisect_left(self._sorted, prefix)
         keys: list[str] = []
-        for key in itertools.islice(self._sorted, index, None):
+        for position in range(index, len(self._sorted)):
+            key = self._sorted[position]
             if not key.startswith(prefix):
                 break
             if key not in self._objects:

@@ -28,6 +28,13 @@ async def gather_bounded(awaitables: Iterable[Awaitable[T]], limit: int) -> list
     return await asyncio.gather(*(run(a) for a in items), return_exceptions=True)
 
 
+async def gather_all(awaitables: Iterable[Awaitable[T]], limit: int) -> list[T]:
+    """As :func:`gather_bounded`, then raise the first exception, if any."""
+    results = await gather_bounded(awaitables, limit)
+    raise_first(results)
+    return results  # type: ignore[return-value]  # no exceptions left
+
+
 def raise_first(results: Iterable[object]) -> None:
     """Raise the first exception found among ``gather_bounded`` results."""
     for result in results:

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any, ClassVar, NamedTuple, Self
 
 from . import repair as repair_module
-from ._concurrency import gather_bounded
+from ._concurrency import gather_all, gather_bounded
 from .collections import Collection, Entry
 from .envelope import Envelope, decode_envelope, decode_reservation
 from .errors import (
@@ -180,8 +180,7 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
     async def get_items_by_pk(self, pks: Iterable[Any]) -> list[Any]:
         """Items for many pks, fetched concurrently; ``None`` where absent."""
         wanted = [normalize_pk(pk) for pk in pks]
-        results = await gather_bounded((self.get_item(pk) for pk in wanted), self.max_concurrency)
-        return [_unwrap(r) for r in results]
+        return await gather_all((self.get_item(pk) for pk in wanted), self.max_concurrency)
 
     async def verified_items(self, collection: str, entries: Sequence[Entry]) -> list[Any]:
         """Items behind listed entries, keeping only entries their item names.
@@ -189,27 +188,27 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
         Each distinct pk is fetched once, all concurrently.
         """
         pks = list(dict.fromkeys(e.pk for e in entries))
-        bases = await gather_bounded((self._read(pk) for pk in pks), self.max_concurrency)
-        by_pk: dict[str, Current] = {}
-        for pk, result in zip(pks, bases, strict=True):
-            base = _unwrap(result)
-            if base.obj is not None and base.envelope is not None:
-                by_pk[pk] = base
+        bases = await gather_all((self._read(pk) for pk in pks), self.max_concurrency)
+        by_pk = {
+            pk: base
+            for pk, base in zip(pks, bases, strict=True)
+            if base.obj is not None and base.envelope is not None
+        }
         items: list[Any] = []
         decoded: dict[str, Any] = {}
         dangling: list[Entry] = []
         for entry in entries:
-            base = by_pk.get(entry.pk)
+            found = by_pk.get(entry.pk)
             if (
-                base is None
-                or base.envelope is None
-                or base.obj is None
-                or base.envelope.entries.get(collection, {}).get(entry.encoded) != entry.write_id
+                found is None
+                or found.envelope is None
+                or found.obj is None
+                or found.envelope.entries.get(collection, {}).get(entry.encoded) != entry.write_id
             ):
                 dangling.append(entry)
                 continue
             if entry.pk not in decoded:
-                decoded[entry.pk] = self._deserialize(base.envelope, base.obj.key)
+                decoded[entry.pk] = self._deserialize(found.envelope, found.obj.key)
             items.append(decoded[entry.pk])
         if dangling and self.read_repair:
             await self._repair_on_read(collection, dangling)
@@ -473,9 +472,3 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
         if failure is not None:
             raise failure
         return done
-
-
-def _unwrap(result: Any) -> Any:
-    if isinstance(result, BaseException):
-        raise result
-    return result

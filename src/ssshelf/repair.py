@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._concurrency import gather_bounded
+from ._concurrency import gather_all, gather_bounded
 from .envelope import Envelope, Reservation, decode_envelope, decode_reservation
 from .errors import CorruptItemError, InvalidArgument, PreconditionFailed, SSShelfError
 from .keys import decode_tuple
@@ -164,14 +164,12 @@ class _Scan:
     async def scan_items(self) -> None:
         manager = self.manager
         async for keys in _pages(manager, manager.layout.item_prefix):
-            objects = await gather_bounded(
+            objects = await gather_all(
                 (manager.storage.get(k) for k in keys), manager.max_concurrency
             )
             self.report.items_scanned += len(keys)
             readable: list[Envelope] = []
             for key, obj in zip(keys, objects, strict=True):
-                if isinstance(obj, BaseException):
-                    raise obj
                 if obj is None:
                     continue  # removed while we scanned
                 try:
@@ -184,12 +182,9 @@ class _Scan:
                 for name in manager.collections:
                     self.named[name] = self.named.get(name, 0) + len(envelope.entries.get(name, {}))
                 readable.append(envelope)
-            checks = await gather_bounded(
+            await gather_all(
                 (self.check_held_reservations(e) for e in readable), manager.max_concurrency
             )
-            for result in checks:
-                if isinstance(result, BaseException):
-                    raise result
             self.tick(len(keys))
 
     async def check_held_reservations(self, envelope: Envelope) -> None:
@@ -228,7 +223,7 @@ class _Scan:
                 except ValueError:
                     parsed.append((key, None))
             pks = list(dict.fromkeys(p[1] for _, p in parsed if p is not None))
-            envelopes = await gather_bounded(
+            envelopes = await gather_all(
                 (self.read_item(pk) for pk in pks), manager.max_concurrency
             )
             by_pk = dict(zip(pks, envelopes, strict=True))
@@ -236,8 +231,6 @@ class _Scan:
             for key, parts in parsed:
                 self.report.entries_scanned += 1
                 envelope = by_pk.get(parts[1]) if parts is not None else None
-                if isinstance(envelope, BaseException):
-                    raise envelope
                 if (
                     parts is not None
                     and envelope is not None
@@ -255,14 +248,12 @@ class _Scan:
         """Delete keys older than the grace period (all of them if grace is 0)."""
         manager = self.manager
         if self.grace > 0:
-            objects = await gather_bounded(
+            objects = await gather_all(
                 (manager.storage.get(k) for k in keys), manager.max_concurrency
             )
             now = manager.clock()
             old = []
             for key, obj in zip(keys, objects, strict=True):
-                if isinstance(obj, BaseException):
-                    raise obj
                 modified = obj.last_modified.timestamp() if obj and obj.last_modified else None
                 if obj is None or (modified is not None and now - modified < self.grace):
                     self.repair.skipped += obj is not None
@@ -276,12 +267,9 @@ class _Scan:
     async def scan_reservations(self, name: str) -> None:
         manager = self.manager
         async for keys in _pages(manager, manager.layout.reservation_prefix(name)):
-            results = await gather_bounded(
+            await gather_all(
                 (self.check_reservation(name, k) for k in keys), manager.max_concurrency
             )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
             self.report.reservations_scanned += len(keys)
             self.tick(len(keys))
 
@@ -318,29 +306,26 @@ class _Scan:
         manager = self.manager
         layout = manager.layout
         async for keys in _pages(manager, layout.item_prefix):
-            envelopes = await gather_bounded(
+            envelopes = await gather_all(
                 (self.read_item(layout.pk_from_item_key(k)) for k in keys),
                 manager.max_concurrency,
             )
             wanted = [
                 layout.entry_key(name, encoded, envelope.pk, write_id)
                 for envelope in envelopes
-                if isinstance(envelope, Envelope)
+                if envelope is not None
                 for encoded, write_id in envelope.entries.get(name, {}).items()
             ]
-            found = await gather_bounded(
+            found = await gather_all(
                 (manager.storage.get(k) for k in wanted), manager.max_concurrency
             )
             missing = [k for k, obj in zip(wanted, found, strict=True) if obj is None]
             for key in missing:
                 self.report.note("missing_entries", key)
             if self.fix and missing:
-                results = await gather_bounded(
+                await gather_all(
                     (manager.storage.put(k, b"") for k in missing), manager.max_concurrency
                 )
-                for result in results:
-                    if isinstance(result, BaseException):
-                        raise result
                 self.repair.restored_entries += len(missing)
 
 

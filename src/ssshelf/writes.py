@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from . import keys as keycodec
-from ._concurrency import gather_bounded
+from ._concurrency import gather_bounded, raise_first
 from .collections import Collection
 from .envelope import Envelope, Holdings, Reservation, decode_reservation
 from .errors import (
@@ -268,7 +268,7 @@ class WriteProtocol:
         for key, result in zip(to_write, results, strict=False):
             if not isinstance(result, BaseException):
                 attempt.entries[key] = wanted_entries[key]
-        _raise_first(results)
+        raise_first(results)
         if base is None:
             read = results[-1]
             assert isinstance(read, Current)
@@ -383,7 +383,7 @@ class WriteProtocol:
             (self._take_over(c, enc, plan.pk, attempt) for c, enc in taken),
             self.max_concurrency,
         )
-        _raise_first(results)
+        raise_first(results)
 
     async def _take_over(
         self, collection: str, encoded: str, pk: str, attempt: WriteAttempt
@@ -506,9 +506,3 @@ class WriteProtocol:
         for result in results:
             if isinstance(result, BaseException):
                 log.warning("ssshelf: cleanup after failed write of %r incomplete: %s", pk, result)
-
-
-def _raise_first(results: Sequence[object]) -> None:
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result

@@ -12,6 +12,7 @@ so ``except SSShelfError`` catches all of them and nothing else::
     ├── StorageError              a backend request failed (names op and key)
     │   ├── PreconditionFailed    a conditional put/delete did not hold
     │   ├── StorageUnavailable    endpoint unreachable, retries exhausted
+    │   │   └── OutcomeUnknown    a write may or may not have taken effect
     │   ├── BucketNotFound
     │   ├── AccessDenied
     │   ├── UnsupportedOperation  the store lacks a feature (conditional writes)
@@ -78,6 +79,18 @@ class PreconditionFailed(StorageError):
 
 class StorageUnavailable(StorageError):
     """The store could not be reached, or kept failing after every retry."""
+
+
+class OutcomeUnknown(StorageUnavailable):
+    """A write was sent but its outcome is not known: it may have taken effect
+    (now or later, within the request deadline) or not.
+
+    Raised instead of :class:`PreconditionFailed` when a retried conditional
+    write meets "precondition failed" and the stored object is not the one
+    sent, and instead of a plain :class:`StorageUnavailable` whenever a write
+    request may have reached the store.  A caller must not treat it as "nothing
+    changed".
+    """
 
 
 class BucketNotFound(StorageError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -98,7 +99,11 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
     known_items_limit: ClassVar[int] = 10_000
 
     def __init__(
-        self, storage: Storage | str | None = None, *, clock: Callable[[], float] = time.time
+        self,
+        storage: Storage | str | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         if not isinstance(getattr(type(self), "item_manager", None), IManager):
             raise ConfigurationError(
@@ -110,6 +115,8 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
         namespace = self.namespace or type(self.item_manager).__name__
         self.layout = Layout(namespace)
         self.clock = clock
+        #: Write ids and back-off jitter; inject a seeded one to replay a run.
+        self.rng: random.Random = rng if rng is not None else random.SystemRandom()
         self.collections: dict[str, Collection] = {}
         for name, declared in self._declared_collections.items():
             check_name("collection", name)
@@ -283,7 +290,7 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
         """
         pk = normalize_pk(pk)
         self._require_conditional("update_item")
-        attempt = WriteAttempt(new_write_id())
+        attempt = WriteAttempt(new_write_id(self.rng))
         try:
             for tries in range(retries + 1):
                 base = await self._read(pk)
@@ -370,7 +377,7 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
         )
         if same_entries and same_uniques:
             return False
-        attempt = WriteAttempt(new_write_id())
+        attempt = WriteAttempt(new_write_id(self.rng))
         try:
             if await self._attempt(plan, base, attempt, expect=base.version, create_only=False):
                 return True

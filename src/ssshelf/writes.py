@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -77,8 +76,8 @@ class _BaseChanged(Exception):
     """The stored item is newer than the base a write planned from."""
 
 
-def new_write_id() -> str:
-    return os.urandom(8).hex()
+def new_write_id(rng: random.Random) -> str:
+    return f"{rng.getrandbits(64):016x}"
 
 
 class WriteProtocol:
@@ -87,6 +86,7 @@ class WriteProtocol:
     storage: Storage
     layout: Layout
     clock: Callable[[], float]
+    rng: random.Random
     collections: dict[str, Collection]
     item_manager: ClassVar[IManager]
     max_concurrency: ClassVar[int]
@@ -191,14 +191,14 @@ class WriteProtocol:
 
     async def _back_off(self, tries: int) -> None:
         """Wait after a lost race so contending writers spread out (full jitter)."""
-        await asyncio.sleep(random.uniform(0, min(self.max_backoff, 0.002 * 2**tries)))
+        await asyncio.sleep(self.rng.uniform(0, min(self.max_backoff, 0.002 * 2**tries)))
 
     async def _write(
         self, plan: WritePlan, *, expect: str | None, create_only: bool, assume_new: bool = False
     ) -> str:
         """Commit ``plan``, retrying lost races.  ``assume_new`` first tries it as
         a create (no read; one more round trip if the item turns out to exist)."""
-        attempt = WriteAttempt(new_write_id())
+        attempt = WriteAttempt(new_write_id(self.rng))
         try:
             for tries in range(self.write_attempts):
                 if tries:

@@ -30,12 +30,26 @@ MAX_DELETE_BATCH = 1000
 
 @dataclass(frozen=True, slots=True)
 class StoredObject:
-    """One object as read back: its bytes and its current version tag."""
+    """One object as read back: its bytes and its current version tag.
+
+    ``last_modified`` (when the object was written) and ``read_at`` (when the
+    store answered, e.g. S3's ``Date`` header) are both read off the store's
+    own clock, so :attr:`age` never mixes the store's clock with a client's.
+    """
 
     key: str
     data: bytes
     version: str
     last_modified: datetime | None = None
+    read_at: datetime | None = None
+
+    @property
+    def age(self) -> float | None:
+        """Seconds from the write to the answer, by the store's clock; ``None``
+        when the store did not say both times."""
+        if self.last_modified is None or self.read_at is None:
+            return None
+        return max(0.0, (self.read_at - self.last_modified).total_seconds())
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Final, Literal, Protocol, runtime_checkable
 
 from ..errors import DeleteFailed, InvalidArgument
@@ -281,7 +280,8 @@ class CachedStorage(StorageWrapper):
         if write.overlapped:
             self._drop(key)
         else:
-            self._store(key, StoredObject(key, bytes(data), version, datetime.now(UTC)))
+            # The store's clock is not known here: no last_modified, so no age.
+            self._store(key, StoredObject(key, bytes(data), version))
         return version
 
     async def delete(self, key: str, *, if_version: str | None = None) -> None:

@@ -45,7 +45,10 @@ class InMemoryStorage:
 
     async def get(self, key: str) -> StoredObject | None:
         check_key(key)
-        return self._objects.get(key)
+        found = self._objects.get(key)
+        if found is None:
+            return None
+        return StoredObject(key, found.data, found.version, found.last_modified, datetime.now(UTC))
 
     async def put(
         self,

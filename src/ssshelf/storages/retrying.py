@@ -33,8 +33,10 @@ class RetryingStorage(StorageWrapper):
         attempts: int = 8,
         base_delay: float = 0.02,
         max_delay: float = 2.0,
+        rng: random.Random | None = None,
     ) -> None:
         super().__init__(inner)
+        self._rng = rng if rng is not None else random.Random()
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -47,7 +49,7 @@ class RetryingStorage(StorageWrapper):
                 if attempt == self.attempts:
                     raise
             await asyncio.sleep(
-                random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+                self._rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
             )
         raise AssertionError("unreachable")
 

@@ -34,6 +34,8 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -438,7 +440,11 @@ class S3Storage:
         except _Refused:
             return None
         return StoredObject(
-            key, response["Body"], bare_etag(response["ETag"]), response.get("LastModified")
+            key,
+            response["Body"],
+            bare_etag(response["ETag"]),
+            response.get("LastModified"),
+            _answered_at(response),
         )
 
     async def _settle_refused_put(
@@ -654,3 +660,14 @@ def _check_text(value: str, what: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise InvalidKeyError(f"{what} {value!r} is not valid Unicode: {exc}") from None
+
+
+def _answered_at(response: _Response) -> datetime | None:
+    """The store's clock when it answered (the HTTP ``Date`` header)."""
+    raw = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if not raw:
+        return None
+    try:
+        return parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None

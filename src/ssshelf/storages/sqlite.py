@@ -145,7 +145,9 @@ class SQLiteStorage:
             ).fetchone()
             if row is None:
                 return None
-            return StoredObject(key, row[0], row[1], datetime.fromtimestamp(row[2], UTC))
+            return StoredObject(
+                key, row[0], row[1], datetime.fromtimestamp(row[2], UTC), datetime.now(UTC)
+            )
 
         return await self._call(run)
 

@@ -54,9 +54,23 @@ class SQLiteStorage:
     supports_conditional_put = True
     supports_conditional_delete = True
 
-    def __init__(self, path: str | os.PathLike[str] = "ssshelf.db", *, timeout: float = 30.0):
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "ssshelf.db",
+        *,
+        timeout: float = 30.0,
+        create: bool = True,
+    ) -> None:
+        """Open the store at ``path``.
+
+        With ``create`` (the default, for writers) a missing file is created
+        with ssshelf's table.  With ``create=False`` (readers: ``ls``,
+        ``check``, …) nothing is created or altered: a missing file or one
+        without ssshelf's table raises :class:`ConfigurationError`.  A file
+        that holds other tables and not ssshelf's is refused either way.
+        """
         self.path = os.fspath(path)
-        self._connection = self._open(self.path, timeout)
+        self._connection = self._open(self.path, timeout, create)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._closed = False
         self._worker = threading.Thread(
@@ -65,19 +79,36 @@ class SQLiteStorage:
         self._worker.start()
 
     @staticmethod
-    def _open(path: str, timeout: float) -> sqlite3.Connection:
+    def _open(path: str, timeout: float, create: bool) -> sqlite3.Connection:
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise ConfigurationError(
                 f"cannot open SQLite store {path!r}: directory {directory!r} does not exist"
             )
+        if not create and not os.path.exists(path):
+            raise ConfigurationError(f"no SQLite store at {path!r} (nothing was created)")
         try:
             connection = sqlite3.connect(
                 path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
-            connection.execute("PRAGMA journal_mode=WAL")
+            tables = {
+                row[0]
+                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "objects" not in tables and (tables or not create):
+                connection.close()
+                what = (
+                    f"it holds other tables: {', '.join(sorted(tables))}"
+                    if tables
+                    else ("it is empty")
+                )
+                raise ConfigurationError(
+                    f"{path!r} is not an ssshelf store ({what}); nothing was changed"
+                )
+            if create:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute(_SCHEMA)
             connection.execute("PRAGMA synchronous=FULL")
-            connection.execute(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise ConfigurationError(
                 f"cannot open SQLite store {path!r}: {exc} "

@@ -25,8 +25,12 @@ def default_url() -> str:
     return os.environ.get("SSSHELF_URL") or DEFAULT_URL
 
 
-def open_storage(url: str | None = None) -> Storage:
-    """Build the storage a URL names; raise :class:`ConfigurationError` if it names none."""
+def open_storage(url: str | None = None, *, create: bool = True) -> Storage:
+    """Build the storage a URL names; raise :class:`ConfigurationError` if it names none.
+
+    ``create=False`` is for readers: a store that does not exist yet (an SQLite
+    file) is an error instead of being created.
+    """
     url = url if url is not None else default_url()
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -46,7 +50,7 @@ def open_storage(url: str | None = None) -> Storage:
             )
         from .sqlite import SQLiteStorage
 
-        return SQLiteStorage(path)
+        return SQLiteStorage(path, create=create)
     if scheme == "s3":
         if not parts.netloc:
             raise ConfigurationError(

@@ -57,7 +57,9 @@ async def reservation_holders(manager: CManager) -> dict[tuple[str, str], str]:
         for key in page.keys:
             obj = await manager.storage.get(key)
             assert obj is not None
-            out[(name, key[len(prefix) :])] = decode_reservation(obj.data, key=key).pk
+            holder = decode_reservation(obj.data, key=key)
+            if not holder.released:  # a freed value's marker (stores without conditional delete)
+                out[(name, key[len(prefix) :])] = holder.pk
     return out
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from ssshelf import CManager, Collection, Desc, IManager
 from ssshelf.errors import (
+    BulkWriteError,
     AlreadyExistsError,
     ConfigurationError,
     ConflictError,
@@ -289,8 +290,14 @@ async def test_bulk_load_stops_at_first_bad_item(local_storage: Storage) -> None
     m = BookmarkManager(local_storage)
     items = [bookmark(str(i), f"https://x/{i}", "2024-01-01T00:00:00") for i in range(5)]
     items.append({"pk": "bad"})
-    with pytest.raises(InvalidKeyError):
+    items.append(bookmark("after", "https://x/after", "2024-01-01T00:00:00"))
+    with pytest.raises(BulkWriteError) as info:
         await m.add_items(items)
+    stopped = info.value
+    assert (stopped.written, stopped.index, stopped.item) == (5, 5, {"pk": "bad"})
+    assert isinstance(stopped.error, InvalidKeyError) and stopped.__cause__ is stopped.error
+    assert "item #5" in str(stopped) and "5 items were written" in str(stopped)
+    assert await m.get_item("after") is None  # nothing after the bad item was started
 
 
 async def test_reindex_builds_a_collection_added_later(local_storage: Storage) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from ssshelf.envelope import Reservation
 from ssshelf.storages.base import Storage
+from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.wrapper import StorageWrapper
 
 from .consistency_support import assert_exactly_the_items_say, reservation_holders
@@ -28,7 +29,7 @@ async def test_missing_entry_and_reservation_are_restored(storage: Storage) -> N
     entries = (await storage.list("bookmarks/c/by_tag/")).keys
     await storage.delete(entries[0])
     await storage.delete("bookmarks/u/by_url/shttps=3A.2F.2Fone!")
-    report = await m.check()
+    report = await m.check()  # missing objects are problems whatever their age
     assert (report.missing_entries, report.missing_reservations) == (1, 1)
     assert report.examples["missing_entries"] == [entries[0]]
     assert not report.ok
@@ -41,19 +42,26 @@ async def test_missing_entry_and_reservation_are_restored(storage: Storage) -> N
     assert fixed.to_dict()["check"]["missing_entries"] == 1
 
 
-async def test_dangling_and_stray_objects_are_removed_after_the_grace(storage: Storage) -> None:
+async def test_dangling_objects_are_removed_after_the_grace(storage: Storage) -> None:
     m = await _two_items(storage)
     await storage.put("bookmarks/c/newest/sgarbage!/9!0123456789abcdef", b"")  # no item 9
-    await storage.put("bookmarks/c/newest/not-an-entry", b"")
+    await storage.put("bookmarks/c/newest/not-an-entry", b"")  # not ours: named, left alone
     await storage.delete("bookmarks/items/2")  # item gone: its 4 entries dangle
-    report = await m.check()
-    assert report.dangling_entries == 2 + 4 and report.stale_reservations == 1
-    young = await m.repair(grace=3600)  # everything is seconds old: kept for in-flight writes
-    assert young.deleted_entries == 0 and young.deleted_reservations == 0
-    assert young.skipped == 7
+    young = await m.check()  # seconds old: may belong to writes in flight
+    assert young.ok and young.dangling_entries == 0 and young.stale_reservations == 0
+    assert (young.in_flight_entries, young.in_flight_reservations) == (1 + 4, 1)
+    assert young.stray_objects == 1
+    assert young.examples["stray_objects"] == ["bookmarks/c/newest/not-an-entry"]
+    kept = await m.repair()  # the same judgement: nothing to do yet
+    assert kept.deleted_entries == 0 and kept.deleted_reservations == 0
+    report = await m.check(grace=0)  # on a quiet store, nothing is in flight
+    assert report.dangling_entries == 1 + 4 and report.stale_reservations == 1
+    assert not report.ok
     fixed = await m.repair(grace=0)
-    assert fixed.deleted_entries == 6 and fixed.deleted_reservations == 1
-    assert (await m.check()).ok
+    assert fixed.deleted_entries == 5 and fixed.deleted_reservations == 1
+    assert (await m.check(grace=0)).ok
+    assert await storage.get("bookmarks/c/newest/not-an-entry") is not None
+    await storage.delete("bookmarks/c/newest/not-an-entry")
     await assert_exactly_the_items_say(m)
 
 
@@ -61,7 +69,7 @@ async def test_reservation_held_by_another_item_needs_a_person(storage: Storage)
     m = await _two_items(storage)
     key = "bookmarks/u/by_url/shttps=3A.2F.2Fone!"
     await storage.put(key, Reservation("2", "w", 0.0).encode())
-    report = await m.check()
+    report = await m.check(grace=0)
     assert report.missing_reservations == 1  # item 1 holds it, the object names 2
     assert report.stale_reservations == 1  # and item 2 does not hold it
     fixed = await m.repair(grace=0)
@@ -77,7 +85,8 @@ async def test_reservation_held_by_another_item_needs_a_person(storage: Storage)
 async def test_unreadable_reservation_is_stale(storage: Storage) -> None:
     m = await _two_items(storage)
     await storage.put("bookmarks/u/by_url/sjunk!", b"not json")
-    report = await m.check()
+    assert (await m.check()).in_flight_reservations == 1  # young: could be anyone's
+    report = await m.check(grace=0)
     assert report.stale_reservations == 1
     assert (await m.repair(grace=0)).deleted_reservations == 1
 
@@ -113,21 +122,20 @@ async def test_check_report_is_json_ready(local_storage: Storage) -> None:
     assert data["items_scanned"] == 2 and data["reservations_scanned"] == 2
 
 
-async def test_read_repair_deletes_old_dangling_entries_only(local_storage: Storage) -> None:
-    now = [0.0]
+async def test_read_repair_deletes_old_dangling_entries_only() -> None:
+    """Ages are the store's: the reader's own clock is far off and does not matter."""
+    now = [1_000_000.0]
+    store = InMemoryStorage(clock=lambda: now[0])
 
     class Repairing(BookmarkManager):
         read_repair = True
 
-    m = await _two_items(local_storage)
-    await local_storage.delete("bookmarks/items/2")
-    import time
-
-    reader = Repairing(local_storage, clock=lambda: now[0])
-    now[0] = time.time()  # the entries were just written: too young to touch
+    m = await _two_items(store)
+    await store.delete("bookmarks/items/2")
+    reader = Repairing(store, clock=lambda: now[0] + 10**6)
     assert [i["pk"] for i in (await reader.newest.get_items())["items"]] == ["1"]
-    assert len((await local_storage.list("bookmarks/c/newest/")).keys) == 2
-    now[0] += reader.unique_lease + 1
+    assert len((await store.list("bookmarks/c/newest/")).keys) == 2  # too young to touch
+    now[0] += reader.unique_lease + 2
     assert [i["pk"] for i in (await reader.by_tag.get_items())["items"]] == ["1"]
-    assert len((await local_storage.list("bookmarks/c/by_tag/")).keys) == 1
+    assert len((await store.list("bookmarks/c/by_tag/")).keys) == 1
     assert (await m.check()).dangling_entries == 2  # newest and by_url still dangle

@@ -8,26 +8,38 @@ manager instance gets its own bound copy, reachable as ``manager.<name>``.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
 
 from .errors import ConfigurationError, InvalidArgument, InvalidKeyError
-from .keys import KeyTuple, decode_tuple, encode_tuple
-from .storages.base import MAX_LIST_LIMIT
+from .items import IManager
+from .keys import Desc, KeyTuple, decode_tuple, encode_tuple
+from .layout import Layout
+from .reading import Entry, VerifiedPage
+from .storages.base import MAX_LIST_LIMIT, Storage
 
-if TYPE_CHECKING:
-    from .managers import CManager
+__all__ = ["Collection", "Entry", "IndexHost"]
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One index entry as listed: its key tuple, the item's pk, the write that made it."""
+class IndexHost(Protocol):
+    """What a bound collection needs from the manager it belongs to."""
 
-    key: KeyTuple
-    pk: str
-    write_id: str
-    encoded: str
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def layout(self) -> Layout: ...
+
+    @property
+    def item_manager(self) -> IManager: ...
+
+    async def verified_page(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage:
+        """The items behind ``entries`` that name them, in order."""
+        ...
+
+    async def item_by_unique(self, collection: str, encoded: str) -> Any:
+        """The item holding ``encoded`` in unique ``collection``, or ``None``."""
+        ...
 
 
 class Collection:
@@ -47,7 +59,7 @@ class Collection:
 
     def __init__(self) -> None:
         self.name: str | None = None
-        self._manager: CManager | None = None
+        self._manager: IndexHost | None = None
 
     def key(self, item: Any) -> Any:
         """The key (or keys) of ``item`` in this collection.  Override this."""
@@ -59,7 +71,7 @@ class Collection:
 
     # -- binding ------------------------------------------------------------
 
-    def bind(self, manager: CManager, name: str) -> Collection:
+    def bind(self, manager: IndexHost, name: str) -> Collection:
         """A copy of this collection attached to ``manager`` under ``name``."""
         bound = copy.copy(self)
         bound.name = name
@@ -67,7 +79,7 @@ class Collection:
         return bound
 
     @property
-    def manager(self) -> CManager:
+    def manager(self) -> IndexHost:
         if self._manager is None:
             raise ConfigurationError(
                 f"{type(self).__name__} is not attached to a manager; "
@@ -99,25 +111,25 @@ class Collection:
         those whole parts; ``start`` (inclusive) and ``end`` (exclusive) bound
         the key range; ``after`` is a cursor from a previous page.
         """
-        if not 1 <= max_keys <= MAX_LIST_LIMIT:
+        if not isinstance(max_keys, int) or not 1 <= max_keys <= MAX_LIST_LIMIT:
             raise InvalidArgument(
-                f"max_keys must be between 1 and {MAX_LIST_LIMIT}, got {max_keys}"
+                f"max_keys must be between 1 and {MAX_LIST_LIMIT}, got {max_keys!r}"
             )
         manager = self.manager
         name = self.bound_name
         base = manager.layout.entry_prefix(name)
         prefix = base + self._encode_bound("prefix_parts", prefix_parts)
-        list_after: str | None = None
-        if after is not None:
-            if not isinstance(after, str) or not after:
-                raise InvalidArgument(
-                    f"after must be a cursor string from a previous page, got {after!r}"
-                )
-            list_after = base + after
-        elif start is not None:
-            list_after = base + self._encode_bound("start", start)
+        start_key = base + self._encode_bound("start", start) if start is not None else None
         end_key = base + self._encode_bound("end", end) if end is not None else None
-
+        if start_key is not None and end_key is not None and start_key >= end_key:
+            raise InvalidArgument(
+                f"collection {name!r}: start={start!r} does not sort before end={end!r}, so "
+                "the range is empty; for a Desc key the newest value comes first "
+                "(start=(Desc(newest),), end=(Desc(oldest),))"
+            )
+        list_after = start_key
+        if after is not None:
+            list_after = base + self._check_cursor(after)
         page = await manager.storage.list(prefix, after=list_after, limit=max_keys)
         entries: list[Entry] = []
         finished = page.next_after is None
@@ -131,16 +143,79 @@ class Collection:
             except ValueError:
                 continue  # not an entry (a stray object under the prefix): never an item
             entries.append(Entry(key, pk, write_id, encoded))
+        if not page.keys and after is None:
+            await self._explain_empty(prefix_parts, start, end)
         cursor = None if finished or not page.keys else page.keys[-1][len(base) :]
         return entries, cursor
+
+    def _check_cursor(self, after: Any) -> str:
+        """A cursor is the tail of an entry key this collection returned."""
+        manager = self.manager
+        name = self.bound_name
+        if isinstance(after, str) and after:
+            try:
+                encoded, _, _ = manager.layout.parse_entry(
+                    name, manager.layout.entry_prefix(name) + after
+                )
+                decode_tuple(encoded)
+                return after
+            except ValueError:
+                pass
+        raise InvalidArgument(
+            f"after={after!r} is not a cursor of collection {name!r}; pass the 'after' value "
+            "of a previous page of this collection, or None for the first page"
+        )
+
+    async def _explain_empty(
+        self,
+        prefix_parts: Any,
+        start: tuple[Any, ...] | None,
+        end: tuple[Any, ...] | None,
+    ) -> None:
+        """An empty first page asked with bounds: say so if the bounds cannot
+        match this collection's keys (one more list request, only then)."""
+        bounds = [b for b in (prefix_parts, start, end) if b is not None]
+        if not bounds:
+            return
+        manager = self.manager
+        sample_page = await manager.storage.list(
+            manager.layout.entry_prefix(self.bound_name), limit=1
+        )
+        if not sample_page.keys:
+            return
+        try:
+            encoded, _, _ = manager.layout.parse_entry(self.bound_name, sample_page.keys[0])
+            sample = decode_tuple(encoded)
+        except ValueError:
+            return
+        for what, bound in zip(
+            ("prefix_parts", "start", "end"), (prefix_parts, start, end), strict=False
+        ):
+            if bound is None:
+                continue
+            parts = _as_parts(bound)
+            if len(parts) > len(sample):
+                raise InvalidArgument(
+                    f"{what} for collection {self.bound_name!r} has {len(parts)} parts but its "
+                    f"keys have {len(sample)} (e.g. {sample!r})"
+                )
+            for i, (given, stored) in enumerate(zip(parts, sample, strict=False)):
+                if isinstance(stored, Desc) and not isinstance(given, Desc):
+                    raise InvalidArgument(
+                        f"{what} for collection {self.bound_name!r}: part {i} of its keys is "
+                        f"descending; write Desc({given!r}), not {given!r}"
+                    )
+                if not isinstance(stored, Desc) and isinstance(given, Desc):
+                    raise InvalidArgument(
+                        f"{what} for collection {self.bound_name!r}: part {i} of its keys is "
+                        f"ascending; write {given.value!r}, not {given!r}"
+                    )
 
     def _encode_bound(self, what: str, parts: Any) -> str:
         if parts is None:
             return ""
-        if isinstance(parts, str | bytes) or not isinstance(parts, list | tuple):
-            parts = (parts,)
         try:
-            return encode_tuple(tuple(parts))
+            return encode_tuple(_as_parts(parts))
         except InvalidKeyError as exc:
             raise InvalidKeyError(
                 f"{what} for collection {self.name!r}: {exc}", collection=self.name, part=exc.part
@@ -195,8 +270,10 @@ class Collection:
         entries, cursor = await self.list_entries(
             max_keys, after, prefix_parts, start=start, end=end
         )
-        items = await self.manager.verified_items(self.bound_name, entries)
-        resp: dict[str, Any] = {"items": items}
+        page = await self.manager.verified_page(self.bound_name, entries)
+        resp: dict[str, Any] = {"items": page.items}
+        if page.unreadable:
+            resp["unreadable"] = page.unreadable
         if cursor is not None:
             resp["after"] = cursor
         return resp
@@ -250,3 +327,10 @@ class Collection:
             )
         key = value if isinstance(value, tuple) else (value,)
         return await self.manager.item_by_unique(self.bound_name, self._encode_bound("value", key))
+
+
+def _as_parts(parts: Any) -> KeyTuple:
+    """A bound as a tuple of parts: a bare part (a str included) is one part."""
+    if isinstance(parts, list | tuple):
+        return tuple(parts)
+    return (parts,)

@@ -1,10 +1,14 @@
-"""The stored form of an item: a header line, then the serialised item.
+"""The stored form of an item (a header line, then the serialised item) and
+of a unique-value reservation.
 
-The header records what the item holds in every collection, with the version
-of each index entry and unique reservation its writer created.  Readers verify
-entries against it (so verification never has to recompute keys from a
-deserialised item), and writers use the versions to delete only what they
-themselves wrote.
+The item header records what the item holds in every collection — each index
+entry with the id of the write that created it, each unique value with the
+version of its reservation — plus where the item stands in its own history:
+the ids of the last few writes that made it (newest first), its sequence
+number and the id of the write that created it (its incarnation).  Readers
+verify entries against the header, writers delete only what a header no
+longer names, and a writer that lost the answer to its commit tells from the
+history whether its write took effect.
 """
 
 from __future__ import annotations
@@ -16,14 +20,20 @@ from typing import Any
 from .errors import CorruptItemError
 
 MAGIC = b"ssshelf:1 "
+#: How many write ids an item remembers (its own first).
+HISTORY = 8
 
-#: collection name -> {encoded key tuple -> version tag of the object}
+#: collection name -> {encoded key tuple -> write id (entries) or reservation version (uniques)}
 Holdings = dict[str, dict[str, str]]
 
 
 @dataclass(slots=True)
 class Envelope:
-    """Header of a stored item plus its payload (the user's serialised bytes)."""
+    """Header of a stored item plus its payload (the user's serialised bytes).
+
+    ``removed`` marks a tombstone: what ``remove_item`` leaves on a store that
+    cannot delete conditionally.  Readers treat a tombstone as no item.
+    """
 
     pk: str
     write_id: str
@@ -31,22 +41,40 @@ class Envelope:
     payload: bytes
     entries: Holdings = field(default_factory=dict)
     uniques: Holdings = field(default_factory=dict)
+    #: Ids of the most recent writes of this item, newest (``write_id``) first.
+    history: list[str] = field(default_factory=list)
+    #: 1 for the write that created the item, +1 for each write since.
+    sequence: int = 1
+    #: Id of the write that created this incarnation of the item.
+    incarnation: str = ""
+    removed: bool = False
 
     def encode(self) -> bytes:
-        header = {
+        header: dict[str, Any] = {
             "pk": self.pk,
             "w": self.write_id,
             "at": self.written_at,
             "e": self.entries,
             "u": self.uniques,
+            "h": self.history,
+            "n": self.sequence,
+            "i": self.incarnation,
         }
+        if self.removed:
+            header["x"] = 1
         return MAGIC + json.dumps(header, separators=(",", ":")).encode() + b"\n" + self.payload
 
-    def holds_entry(self, collection: str, encoded: str) -> bool:
-        return encoded in self.entries.get(collection, {})
+    def entry_write(self, collection: str, encoded: str) -> str | None:
+        """The write id of the entry this item is listed under, or ``None``."""
+        return self.entries.get(collection, {}).get(encoded)
 
-    def holds_unique(self, collection: str, encoded: str) -> bool:
-        return encoded in self.uniques.get(collection, {})
+    def reservation_version(self, collection: str, encoded: str) -> str | None:
+        """The version of the reservation this item holds the value by, or ``None``."""
+        return self.uniques.get(collection, {}).get(encoded)
+
+    def remembers(self, write_id: str) -> bool:
+        """True when ``write_id`` is one of the recent writes that made this item."""
+        return write_id in self.history
 
 
 def decode_envelope(data: bytes, *, key: str) -> Envelope:
@@ -60,33 +88,52 @@ def decode_envelope(data: bytes, *, key: str) -> Envelope:
         raise CorruptItemError(f"object {key!r} has a truncated header", key=key)
     try:
         header: dict[str, Any] = json.loads(data[len(MAGIC) : end])
+        write_id = str(header["w"])
         return Envelope(
             pk=str(header["pk"]),
-            write_id=str(header["w"]),
+            write_id=write_id,
             written_at=float(header["at"]),
             payload=data[end + 1 :],
-            entries={c: dict(v) for c, v in header.get("e", {}).items()},
-            uniques={c: dict(v) for c, v in header.get("u", {}).items()},
+            entries=_holdings(header.get("e", {})),
+            uniques=_holdings(header.get("u", {})),
+            history=[str(w) for w in header.get("h", [write_id])],
+            sequence=int(header.get("n", 1)),
+            incarnation=str(header.get("i", "")),
+            removed=bool(header.get("x", 0)),
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CorruptItemError(f"object {key!r} has an unreadable header: {exc}", key=key) from None
 
 
+def _holdings(raw: Any) -> Holdings:
+    return {str(c): {str(k): str(v) for k, v in dict(held).items()} for c, held in raw.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """Body of a unique-value reservation: who holds it, since when."""
+    """Body of a unique-value reservation: the write that claimed it, for which item.
+
+    A ``released`` reservation is a marker left where the store cannot delete
+    conditionally: the value is free and any writer may take it at once.
+    """
 
     pk: str
     write_id: str
     at: float
+    released: bool = False
 
     def encode(self) -> bytes:
-        return json.dumps({"pk": self.pk, "w": self.write_id, "at": self.at}).encode()
+        body: dict[str, Any] = {"pk": self.pk, "w": self.write_id, "at": self.at}
+        if self.released:
+            body["free"] = 1
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def decode_reservation(data: bytes, *, key: str) -> Reservation:
     try:
         raw = json.loads(data)
-        return Reservation(str(raw["pk"]), str(raw["w"]), float(raw["at"]))
+        return Reservation(
+            str(raw["pk"]), str(raw["w"]), float(raw["at"]), bool(raw.get("free", 0))
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise CorruptItemError(f"reservation {key!r} is unreadable: {exc}", key=key) from None

@@ -17,6 +17,8 @@ so ``except SSShelfError`` catches all of them and nothing else::
     │   ├── AccessDenied
     │   ├── UnsupportedOperation  the store lacks a feature (conditional writes)
     │   └── DeleteFailed          delete_many left some keys (``failures``)
+    ├── ItemNotFound              update_item of a pk with no item (also a KeyError)
+    ├── BulkWriteError            add_items/remove_items stopped at an item (``written``)
     └── ConflictError             optimistic concurrency lost (stale version)
         ├── AlreadyExistsError    create_item of a pk that exists
         └── UniqueViolation       a unique collection value is taken
@@ -103,6 +105,38 @@ class AccessDenied(StorageError):
 
 class UnsupportedOperation(StorageError):
     """The store cannot do what was asked (e.g. conditional writes)."""
+
+
+class ItemNotFound(SSShelfError, KeyError):
+    """An operation needs an item that is not stored (``update_item`` of a missing pk).
+
+    Also a :class:`KeyError`, as a missing key is in Python.
+    """
+
+    def __init__(self, message: str, *, pk: str) -> None:
+        super().__init__(message)
+        self.pk = pk
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class BulkWriteError(SSShelfError):
+    """A bulk operation stopped at one item.
+
+    ``written`` counts the items acknowledged before it stopped, ``index`` is
+    the failing item's position in the input and ``item`` the item itself;
+    ``error`` (also ``__cause__``) is what went wrong with it.
+    """
+
+    def __init__(
+        self, message: str, *, written: int, index: int, item: object, error: BaseException
+    ) -> None:
+        super().__init__(message)
+        self.written = written
+        self.index = index
+        self.item = item
+        self.error = error
 
 
 class ConflictError(SSShelfError):

@@ -1,184 +1,773 @@
 """The write protocol: how one item and its index objects are changed.
 
-Mixed into :class:`ssshelf.managers.CManager`; see that module's docstring
-and ``docs/consistency.md`` for the protocol and its invariants.
+One write, from the manager's call down to the storage, is one story:
+
+1. **Round 1** — write the index entries and claim the unique values the
+   stored item does not already give the new one (everything, when the stored
+   item is not known yet; it is read in the same round).
+2. **Commit** — write the item conditionally on the version it replaces
+   (``If-Match``, or ``If-None-Match: *`` when there is none).  The commit
+   request, retries included, must be answered within ``commit_window``
+   seconds of the attempt's first request, or it is abandoned: so no commit
+   lands after its claims could have been taken over or repaired away.
+3. **Release** — delete what the new item no longer names.
+
+A write whose commit has a known outcome of "not applied" deletes what it
+created (only that: its entries carry its write id, its reservations are
+deleted at the version it wrote).  A write whose commit outcome is not known
+reads the item: its header names the last few writes that made it, so the
+writer finds out whether its write took effect — even under later writes —
+and otherwise raises :class:`~ssshelf.errors.OutcomeUnknown`, deleting
+nothing the commit might reference.  A cancelled write deletes nothing
+either (what it leaves is garbage for ``repair``, as after a crash).
+
+See ``docs/consistency.md`` for the guarantees and the assumptions left.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import inspect
 import logging
 import random
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from . import keys as keycodec
 from ._concurrency import gather_bounded, raise_first
-from .collections import Collection
-from .envelope import Envelope, Holdings, Reservation, decode_reservation
+from .envelope import HISTORY, Envelope, Holdings, Reservation, decode_reservation
 from .errors import (
+    AccessDenied,
     AlreadyExistsError,
+    BucketNotFound,
+    ConfigurationError,
     ConflictError,
+    CorruptItemError,
+    InvalidArgument,
     InvalidKeyError,
+    ItemNotFound,
+    OutcomeUnknown,
     PreconditionFailed,
-    SerializationError,
     SSShelfError,
     StorageError,
     UniqueViolation,
     UnsupportedOperation,
 )
-from .items import IManager
-from .layout import Layout, normalize_pk
-from .storages.base import MAX_DELETE_BATCH, Storage, StoredObject
+from .known import KnownVersions
+from .layout import Layout
+from .planning import Planner, WritePlan
+from .reading import CLOCK_RESOLUTION, ItemReader, Stored, older_than
+from .storages.base import MAX_DELETE_BATCH, Storage, read_fresh
 
 log = logging.getLogger("ssshelf")
 
-
-@dataclass(slots=True)
-class WritePlan:
-    """What an item should look like in storage; computed before any request."""
-
-    pk: str
-    item_key: str
-    payload: bytes
-    #: collection -> encoded key tuples the item belongs under
-    entries: dict[str, list[str]]
-    #: unique collection -> encoded values to reserve
-    uniques: dict[str, list[str]]
+#: Errors a request raises only when it was not applied (refused or never sent).
+_NOT_APPLIED = (
+    PreconditionFailed,
+    InvalidKeyError,
+    InvalidArgument,
+    ConfigurationError,
+    AccessDenied,
+    BucketNotFound,
+    UnsupportedOperation,
+)
 
 
-@dataclass(slots=True)
-class Current:
-    """The stored item a write replaces (``obj`` None: there is none)."""
+@dataclass(frozen=True, slots=True)
+class WritePolicy:
+    """The tunables of a manager's writes (its class attributes, gathered)."""
 
-    obj: StoredObject | None
-    envelope: Envelope | None
+    #: Tries of a write that keeps losing races to concurrent writers.
+    attempts: int
+    #: Seconds a claim (a fresh reservation or entry) is protected from
+    #: take-over and repair; ages are judged by the store's clock.
+    lease: float
+    #: Longest wait between tries, unless the tries themselves are slower.
+    max_backoff: float
+    #: Most requests one operation keeps in flight.
+    concurrency: int
 
     @property
-    def version(self) -> str | None:
-        return self.obj.version if self.obj is not None else None
+    def commit_window(self) -> float:
+        """Seconds from an attempt's first request by which its commit must be
+        answered; the other half of the lease covers requests that land late."""
+        return self.lease / 2
+
+
+class _Outcome(enum.Enum):
+    APPLIED = "applied"
+    NOT_APPLIED = "not applied"
+    UNKNOWN = "unknown"
+
+
+class _Lost(Exception):
+    """The commit was refused: the item is not at the version the attempt built on."""
+
+
+class _Again(Exception):
+    """Start the attempt again from a fresh read: the base changed, or another
+    write of the same item holds a claim (``wait``: seconds until it expires)."""
+
+    def __init__(self, wait: float = 0.0) -> None:
+        super().__init__(wait)
+        self.wait = wait
+
+
+class _Unknown(Exception):
+    """The commit may have taken effect (or may still): nothing it names may be deleted."""
 
 
 @dataclass(slots=True)
-class WriteAttempt:
-    """What one write operation has created so far (all of it is its alone)."""
+class _Attempt:
+    """What one try of a write created; all of it is its alone."""
 
     write_id: str
-    entries: dict[str, str] = field(default_factory=dict)  # entry key -> collection
-    reservations: dict[str, str] = field(default_factory=dict)  # reservation key -> version
-    claimed_at: float | None = None
+    started: float
+    #: entry keys this try sent a PUT for (landed or not)
+    entries: list[str] = field(default_factory=list)
+    #: reservation key -> version this try holds it by (created or taken over)
+    won: dict[str, str] = field(default_factory=dict)
+    #: reservation keys whose PUT by this try has an unknown outcome
+    unsure: set[str] = field(default_factory=set)
 
 
-class _BaseChanged(Exception):
-    """The stored item is newer than the base a write planned from."""
+class _Absent:
+    """A base known (or assumed) to be "no item object"."""
 
 
-def new_write_id(rng: random.Random) -> str:
-    return f"{rng.getrandbits(64):016x}"
+#: The write starts from "no item" without reading (a create, a bulk load).
+ABSENT = _Absent()
+#: A base hint: a stored item as known, ABSENT, or None (read it in round 1).
+Hint = Stored | _Absent | None
 
 
-class WriteProtocol:
-    """Planning, committing and cleaning up writes; a CManager is one."""
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """What the stored state must be for the write to go ahead."""
 
-    storage: Storage
-    layout: Layout
-    clock: Callable[[], float]
-    rng: random.Random
-    collections: dict[str, Collection]
-    item_manager: ClassVar[IManager]
-    max_concurrency: ClassVar[int]
-    unique_lease: ClassVar[float]
-    write_attempts: ClassVar[int]
-    max_backoff: ClassVar[float]
-    _known: OrderedDict[str, tuple[str, Envelope]]
+    expect: str | None = None
+    create_only: bool = False
 
-    async def _read(self, pk: str, *, for_write: bool = False) -> Current:
-        raise NotImplementedError
+    def check(self, pk: str, base: Stored | None) -> None:
+        live = base is not None and base.live
+        if self.create_only and live:
+            raise AlreadyExistsError(f"an item with pk {pk!r} already exists", pk=pk)
+        if self.expect is not None and (not live or base is None or base.version != self.expect):
+            shown = base.version if live and base is not None else None
+            raise ConflictError(f"item {pk!r} is at version {shown!r}, not {self.expect!r}", pk=pk)
 
-    def _remember(self, pk: str, version: str, envelope: Envelope) -> None:
-        raise NotImplementedError
 
-    # -- planning (no requests) ----------------------------------------------
+def superseded_version(write_id: str) -> str:
+    """The version reported for a write that took effect but was already written
+    over when its writer found out: it matches no stored version, so a write
+    conditioned on it fails with :class:`ConflictError`, truthfully."""
+    return f"~{write_id}"
 
-    def _plan(
-        self, item: Any, *, keep: Envelope | None = None, only: str | None = None
-    ) -> WritePlan:
-        """Validate and serialise ``item``.  With ``only``, compute keys for that
-        collection alone and keep the others as ``keep`` (the stored item) has them."""
-        try:
-            raw_pk = self.item_manager.get_pk(item)
-        except Exception as exc:
-            raise InvalidKeyError(f"get_pk failed for {item!r}: {exc!r}") from exc
-        pk = normalize_pk(raw_pk)
-        item_key = self.layout.item_key(pk)
-        self._check_length(item_key, None, pk)
-        try:
-            payload = self.item_manager.serialize_item(item)
-        except Exception as exc:
-            raise SerializationError(f"cannot serialise item {pk!r}: {exc!r}") from exc
-        if not isinstance(payload, bytes | bytearray | memoryview):
-            raise SerializationError(
-                f"serialize_item must return bytes, got {type(payload).__name__} for item {pk!r}"
+
+class Writer:
+    """Carries out a manager's writes over one storage."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        layout: Layout,
+        planner: Planner,
+        reader: ItemReader,
+        known: KnownVersions,
+        policy: WritePolicy,
+        *,
+        clock: Callable[[], float],
+        rng: random.Random,
+    ) -> None:
+        self.storage = storage
+        self.layout = layout
+        self.planner = planner
+        self.reader = reader
+        self.known = known
+        self.policy = policy
+        self.clock = clock
+        self.rng = rng
+
+    # -- the operations ------------------------------------------------------
+
+    async def put(
+        self,
+        plan: WritePlan,
+        *,
+        expect: str | None = None,
+        create_only: bool = False,
+        assume_new: bool = False,
+    ) -> str:
+        """Commit ``plan``; returns the new version.  Without ``expect`` or
+        ``create_only``, a concurrent writer of the same pk never makes this
+        fail: the write is tried again on the newer state (last writer wins).
+        ``assume_new`` tries a create first, without reading."""
+        if expect is not None or create_only or plan.uniques:
+            self._require_conditional(_what(expect, create_only))
+        rules = _Rules(expect, create_only)
+        last = wait = 0.0
+        for tries in range(self.policy.attempts):
+            if tries:
+                await self._back_off(tries - 1, last, wait)
+            hint = (
+                ABSENT
+                if create_only
+                else self._hint(plan.pk, expect, first=assume_new and not tries)
             )
-        entries: dict[str, list[str]] = {}
-        uniques: dict[str, list[str]] = {}
-        for name, collection in self.collections.items():
-            if only is not None and name != only:
-                held = keep.entries.get(name, {}) if keep is not None else {}
-                entries[name] = list(held)
-                if collection.unique and held:
-                    uniques[name] = list(keep.uniques.get(name, {})) if keep is not None else []
-                continue
-            encoded = self._encode_keys(name, collection, item, pk)
-            entries[name] = encoded
-            if collection.unique and encoded:
-                for value in encoded:
-                    self._check_length(self.layout.reservation_key(name, value), name, value)
-                uniques[name] = list(encoded)
-        return WritePlan(pk, item_key, bytes(payload), entries, uniques)
-
-    def _encode_keys(self, name: str, collection: Collection, item: Any, pk: str) -> list[str]:
-        try:
-            raw = collection.key(item)
-        except Exception as exc:
-            raise InvalidKeyError(
-                f"collection {name!r}: key(item) failed for item {pk!r}: {exc!r}",
-                collection=name,
-            ) from exc
-        out: list[str] = []
-        for parts in keycodec.normalize_key(raw, collection=name):
+            started, wait = self._now(), 0.0
             try:
-                encoded = keycodec.encode_tuple(parts)
-            except InvalidKeyError as exc:
-                raise InvalidKeyError(
-                    f"collection {name!r}, item {pk!r}: {exc}", collection=name, part=exc.part
-                ) from None
-            entry_key = self.layout.entry_key(name, encoded, pk, "0" * 16)
-            if len(entry_key.encode()) > self.storage.max_key_length:
-                longest = max(parts, key=lambda p: len(keycodec.encode_part(p)))
-                raise InvalidKeyError(
-                    f"collection {name!r}, item {pk!r}: index key is "
-                    f"{len(entry_key.encode())} bytes, over the store's limit of "
-                    f"{self.storage.max_key_length}; shorten the part {str(longest)[:60]!r}",
-                    collection=name,
-                    part=longest,
-                )
-            out.append(encoded)
-        return out
+                return await self._attempt(plan, hint, rules)
+            except _Lost:
+                self.known.forget(plan.pk)
+                if create_only:
+                    raise AlreadyExistsError(
+                        f"an item with pk {plan.pk!r} already exists", pk=plan.pk
+                    ) from None
+                if expect is not None:
+                    raise ConflictError(
+                        f"item {plan.pk!r} changed since version {expect!r}", pk=plan.pk
+                    ) from None
+            except _Again as again:
+                self.known.forget(plan.pk)
+                wait = again.wait
+            last = self._now() - started
+        raise ConflictError(
+            f"writing item {plan.pk!r} lost to concurrent writers {self.policy.attempts} times",
+            pk=plan.pk,
+        )
 
-    def _check_length(self, key: str, collection: str | None, part: object) -> None:
-        size = len(key.encode())
-        if size > self.storage.max_key_length:
-            where = f"collection {collection!r}" if collection else "item key"
-            raise InvalidKeyError(
-                f"{where}: key is {size} bytes, over the store's limit of "
-                f"{self.storage.max_key_length}; shorten {str(part)[:60]!r}",
-                collection=collection,
-                part=part,
+    async def update(self, pk: str, fn: Callable[[Any], Any], *, attempts: int) -> tuple[Any, str]:
+        """Read, apply ``fn``, commit if nobody wrote meanwhile; again on a lost race.
+
+        ``fn`` is applied once per try, and a try is repeated only when its
+        commit is known not to have taken effect, so its result is written at
+        most once.  Returns the new item and its version.
+        """
+        self._require_conditional("update_item")
+        last = wait = 0.0
+        for tries in range(attempts):
+            if tries:
+                await self._back_off(tries - 1, last, wait)
+            started, wait = self._now(), 0.0
+            base = await self.reader.read(pk, for_write=True)
+            if base is None or not base.live:
+                raise ItemNotFound(f"no item with pk {pk!r}", pk=pk)
+            current = self.reader.deserialize(base)
+            result = fn(current)
+            if inspect.isawaitable(result):
+                result = await result
+            new_item = current if result is None else result
+            plan = self.planner.plan(new_item)
+            if plan.pk != pk:
+                raise InvalidKeyError(f"update_item's fn changed the pk from {pk!r} to {plan.pk!r}")
+            try:
+                version = await self._attempt(plan, base, _Rules(expect=base.version))
+            except (_Lost, _Again) as lost:
+                self.known.forget(pk)
+                wait = lost.wait if isinstance(lost, _Again) else 0.0
+                last = self._now() - started
+                continue
+            return new_item, version
+        raise ConflictError(
+            f"update_item({pk!r}) lost to concurrent writers {attempts} times", pk=pk
+        )
+
+    async def reindex(self, pk: str, collection: str) -> bool:
+        """Rewrite one item's entries in ``collection`` from ``key(item)``.
+
+        True if rewritten, False if already right or gone."""
+        base = await self.reader.read(pk, for_write=True)
+        if base is None or not base.live:
+            return False
+        item = self.reader.deserialize(base)
+        plan = self.planner.plan(item, keep=base.envelope, only=collection)
+        held = base.envelope
+        if set(plan.entries.get(collection, [])) == set(held.entries.get(collection, {})) and set(
+            plan.uniques.get(collection, [])
+        ) == set(held.uniques.get(collection, {})):
+            return False
+        try:
+            await self._attempt(plan, base, _Rules(expect=base.version))
+        except (_Lost, _Again):
+            self.known.forget(pk)
+            raise ConflictError(
+                f"item {pk!r} changed while it was reindexed; run again", pk=pk
+            ) from None
+        return True
+
+    async def remove(self, pk: str, *, expect: str | None = None) -> bool:
+        """Remove an item and what it holds; False if there was none."""
+        if expect is not None:
+            self._require_conditional("remove_item with if_version")
+        key = self.layout.item_key(pk)
+        last = 0.0
+        for tries in range(self.policy.attempts):
+            if tries:
+                await self._back_off(tries - 1, last)
+            started = self._now()
+            base = self._known_base(pk, expect)
+            if base is None:
+                base = await self.reader.read(pk, for_write=True, fresh=self._fresh_base)
+            if base is None or not base.live:
+                if expect is not None:
+                    raise ConflictError(f"item {pk!r} does not exist", pk=pk)
+                return False
+            if expect is not None and base.version != expect:
+                raise ConflictError(
+                    f"item {pk!r} is at version {base.version!r}, not {expect!r}", pk=pk
+                )
+            tombstone = self._tombstone(base) if self._needs_tombstone else None
+            try:
+                async with asyncio.timeout(self.policy.commit_window):
+                    await self._delete_item(key, base, tombstone)
+            except _NOT_APPLIED:
+                self.known.forget(pk)
+                if expect is not None:
+                    raise ConflictError(f"item {pk!r} changed since {expect!r}", pk=pk) from None
+                last = self._now() - started
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if await self._removal_outcome(pk, base, tombstone, exc) is _Outcome.NOT_APPLIED:
+                    last = self._now() - started
+                    continue
+            self.known.forget(pk)
+            await self._release(pk, base.envelope, None, [])
+            return True
+        raise ConflictError(f"removing item {pk!r} lost to concurrent writers", pk=pk)
+
+    # -- one attempt -----------------------------------------------------------
+
+    async def _attempt(self, plan: WritePlan, hint: Hint, rules: _Rules) -> str:
+        attempt = _Attempt(_new_write_id(self.rng), self._now())
+        try:
+            base = await self._round_one(plan, hint, attempt)
+            rules.check(plan.pk, base)
+            envelope = await self._holdings(plan, base, attempt, rules)
+            version = await self._commit(plan, base, attempt, envelope)
+        except _Unknown as unknown:
+            # The commit may reference what this try created: repair collects it.
+            raise OutcomeUnknown(
+                f"the commit of item {plan.pk!r} got no answer ({unknown.__cause__!r}); it may "
+                "or may not have taken effect — read the item to find out; what the write "
+                "created is left for repair",
+                operation="put",
+                key=plan.item_key,
+            ) from unknown.__cause__
+        except asyncio.CancelledError:
+            raise  # as after a crash: what this try created is left for repair
+        except BaseException:
+            await self._cleanup(attempt, plan.pk)
+            raise
+        self.known.remember(plan.pk, version, envelope)
+        named = {
+            self.layout.entry_key(c, enc, plan.pk, w)
+            for c, held in envelope.entries.items()
+            for enc, w in held.items()
+        }
+        duplicates = [k for k in attempt.entries if k not in named]
+        await self._release(
+            plan.pk, base.envelope if base is not None else None, envelope, duplicates
+        )
+        return version
+
+    async def _round_one(self, plan: WritePlan, hint: Hint, attempt: _Attempt) -> Stored | None:
+        """Write entries and claim values the base does not give; read the base if unknown."""
+        known = hint if isinstance(hint, Stored) else None
+        entries = [
+            self.layout.entry_key(c, enc, plan.pk, attempt.write_id)
+            for c, enc in plan.wanted()
+            if known is None or not self._carries_entry(known, c, enc)
+        ]
+        values = [
+            (c, enc)
+            for c, enc in plan.values()
+            if known is None or not known.live or known.envelope.reservation_version(c, enc) is None
+        ]
+        attempt.entries.extend(entries)
+        requests: list[Awaitable[Any]] = [self.storage.put(k, b"") for k in entries]
+        requests += [self._reserve(c, enc, plan.pk, attempt) for c, enc in values]
+        if hint is None:
+            requests.append(self.reader.read(plan.pk, for_write=True, fresh=self._fresh_base))
+        results = await gather_bounded(requests, self.policy.concurrency)
+        raise_first(results)
+        if hint is None:
+            read = results[-1]
+            assert read is None or isinstance(read, Stored)
+            return read
+        return known
+
+    def _carries_entry(self, base: Stored, collection: str, encoded: str) -> bool:
+        """The new item may name the base's own entry for this key (no new entry):
+        only when the commit is conditional, so the base is proven current."""
+        return (
+            self.storage.supports_conditional_put
+            and base.live
+            and base.envelope.entry_write(collection, encoded) is not None
+        )
+
+    async def _holdings(
+        self, plan: WritePlan, base: Stored | None, attempt: _Attempt, rules: _Rules
+    ) -> Envelope:
+        """The new header: which entries and reservations the committed item names."""
+        entries: Holdings = {}
+        for c, enc in plan.wanted():
+            held = base.envelope.entry_write(c, enc) if base is not None else None
+            carried = base is not None and held is not None and self._carries_entry(base, c, enc)
+            entries.setdefault(c, {})[enc] = held if carried and held else attempt.write_id
+        uniques: Holdings = {}
+        taken: list[tuple[str, str]] = []
+        for c, enc in plan.values():
+            key = self.layout.reservation_key(c, enc)
+            ours = attempt.won.get(key)
+            held = (
+                base.envelope.reservation_version(c, enc)
+                if base is not None and base.live
+                else None
             )
+            if ours is not None or held is not None:
+                uniques.setdefault(c, {})[enc] = ours or held or ""
+            else:
+                taken.append((c, enc))
+        results = await gather_bounded(
+            (self._take_over(c, enc, plan.pk, attempt, rules) for c, enc in taken),
+            self.policy.concurrency,
+        )
+        raise_first(results)
+        for (c, enc), version in zip(taken, results, strict=True):
+            assert isinstance(version, str)
+            uniques.setdefault(c, {})[enc] = version
+        return self._envelope(plan, base, attempt.write_id, entries, uniques)
+
+    def _envelope(
+        self,
+        plan: WritePlan,
+        base: Stored | None,
+        write_id: str,
+        entries: Holdings,
+        uniques: Holdings,
+        *,
+        removed: bool = False,
+    ) -> Envelope:
+        if base is None:
+            history, sequence, incarnation = [write_id], 1, write_id
+        else:
+            old = base.envelope
+            history = [write_id, *old.history][:HISTORY]
+            sequence, incarnation = old.sequence + 1, old.incarnation
+        return Envelope(
+            plan.pk,
+            write_id,
+            self.clock(),
+            plan.payload,
+            entries,
+            uniques,
+            history,
+            sequence,
+            incarnation,
+            removed,
+        )
+
+    async def _commit(
+        self, plan: WritePlan, base: Stored | None, attempt: _Attempt, envelope: Envelope
+    ) -> str:
+        """Round 2.  Returns the new version; raises _Lost (refused: nothing
+        landed) or _Unknown (it may have landed)."""
+        remaining = attempt.started + self.policy.commit_window - self._now()
+        if remaining <= 0:
+            raise StorageError(
+                f"writing item {plan.pk!r} took longer than its commit window "
+                f"({self.policy.commit_window:.0f} s, half the lease) before the commit; it was "
+                "not committed, so claims that may have expired are not relied on; retry",
+                operation="put",
+                key=plan.item_key,
+            )
+        data = envelope.encode()
+        try:
+            async with asyncio.timeout(remaining):
+                if not self.storage.supports_conditional_put:
+                    return await self.storage.put(plan.item_key, data)
+                if base is None:
+                    return await self.storage.put(plan.item_key, data, if_absent=True)
+                return await self.storage.put(plan.item_key, data, if_version=base.version)
+        except PreconditionFailed:
+            raise _Lost from None
+        except _NOT_APPLIED:
+            raise
+        except Exception as exc:  # a timeout, a lost answer: it may have landed
+            return await self._settle_unknown(plan, base, attempt.write_id, exc)
+
+    async def _settle_unknown(
+        self, plan: WritePlan, base: Stored | None, write_id: str, cause: BaseException
+    ) -> str:
+        """After a commit whose answer did not come: find out from the item."""
+        self.known.forget(plan.pk)
+        try:
+            current = await self.reader.read(plan.pk, fresh=True, for_write=True)
+        except SSShelfError:
+            raise _Unknown(plan.pk) from cause
+        if current is not None and current.envelope.remembers(write_id):
+            if current.envelope.write_id == write_id:
+                return current.version
+            return superseded_version(write_id)
+        if self._proven_not_applied(current, base):
+            raise _Lost from cause
+        raise _Unknown(plan.pk) from cause
+
+    def _proven_not_applied(self, current: Stored | None, base: Stored | None) -> bool:
+        """True when a conditional commit on ``base`` can no longer take effect
+        and did not: another write took the place in the item's history that
+        ours would have had."""
+        if not self.storage.supports_conditional_put or base is None:
+            return False
+        if current is None or current.version == base.version:
+            return False
+        old, now = base.envelope, current.envelope
+        if now.incarnation != old.incarnation:
+            return False
+        gap = now.sequence - (old.sequence + 1)
+        return 0 <= gap < len(now.history)
+
+    # -- claims ------------------------------------------------------------------
+
+    async def _reserve(self, collection: str, encoded: str, pk: str, attempt: _Attempt) -> None:
+        """Create the reservation; a taken value is left for ``_take_over``."""
+        key = self.layout.reservation_key(collection, encoded)
+        body = Reservation(pk, attempt.write_id, self.clock()).encode()
+        try:
+            attempt.won[key] = await self.storage.put(key, body, if_absent=True)
+        except PreconditionFailed:
+            return
+        except BaseException:
+            attempt.unsure.add(key)
+            raise
+
+    async def _take_over(
+        self, collection: str, encoded: str, pk: str, attempt: _Attempt, rules: _Rules
+    ) -> str:
+        """Claim a value whose reservation exists.  Ours only if the write that
+        made it is over without holding it: its item's history names it and
+        the item no longer holds the value, or its lease has run out by the
+        store's clock.  Every decision reads past caches."""
+        key = self.layout.reservation_key(collection, encoded)
+        value = keycodec.decode_tuple(encoded)
+        shown = value[0] if len(value) == 1 else value
+        body = Reservation(pk, attempt.write_id, self.clock()).encode()
+        for _ in range(self.policy.attempts):
+            obj = await read_fresh(self.storage, key)
+            try:
+                if obj is None:
+                    attempt.won[key] = await self._claim(key, body, None, attempt)
+                    return attempt.won[key]
+                try:
+                    holder: Reservation | None = decode_reservation(obj.data, key=key)
+                except CorruptItemError:
+                    holder = None
+                if holder is not None and holder.write_id == attempt.write_id:
+                    attempt.won[key] = obj.version  # our own claim, its answer lost
+                    return obj.version
+                if holder is None or not holder.released:
+                    owner = None
+                    if holder is not None:
+                        owner = await self.reader.read(holder.pk, fresh=True, for_write=True)
+                    if (
+                        owner is not None
+                        and owner.live
+                        and owner.envelope.reservation_version(collection, encoded) is not None
+                    ):
+                        if holder is not None and holder.pk == pk:
+                            if rules.create_only:
+                                raise AlreadyExistsError(
+                                    f"an item with pk {pk!r} already exists", pk=pk
+                                )
+                            raise _Again  # this item holds it as stored now: not our base
+                        assert holder is not None
+                        raise UniqueViolation(
+                            f"{collection} {shown!r} is already taken by item {holder.pk!r}",
+                            collection=collection,
+                            value=shown,
+                            pk=pk,
+                            owner=holder.pk,
+                        )
+                    over = (
+                        holder is not None
+                        and owner is not None
+                        and owner.envelope.remembers(holder.write_id)
+                    )
+                    if not over and not older_than(obj, self.policy.lease):
+                        if holder is not None and holder.pk == pk:
+                            # Another write of this same item (in flight, or crashed):
+                            # wait for it to commit or for its claim to expire.
+                            age = obj.age or 0.0
+                            raise _Again(max(0.0, self.policy.lease - age) + CLOCK_RESOLUTION)
+                        raise UniqueViolation(
+                            f"{collection} {shown!r} is being claimed by a concurrent write of "
+                            f"item {holder.pk if holder else '?'!r}; if that write crashed, the "
+                            f"claim expires {self.policy.lease:.0f} s after it was made",
+                            collection=collection,
+                            value=shown,
+                            pk=pk,
+                            owner=holder.pk if holder else None,
+                        )
+                attempt.won[key] = await self._claim(key, body, obj.version, attempt)
+                return attempt.won[key]
+            except PreconditionFailed:
+                continue  # it changed under us: look again
+        raise ConflictError(f"could not claim {collection} {shown!r}: too much contention", pk=pk)
+
+    async def _claim(self, key: str, body: bytes, version: str | None, attempt: _Attempt) -> str:
+        try:
+            if version is None:
+                return await self.storage.put(key, body, if_absent=True)
+            return await self.storage.put(key, body, if_version=version)
+        except PreconditionFailed:
+            raise
+        except BaseException:
+            attempt.unsure.add(key)
+            raise
+
+    # -- after the commit, and after failures --------------------------------
+
+    async def _release(
+        self, pk: str, old: Envelope | None, new: Envelope | None, extra_entries: Iterable[str]
+    ) -> None:
+        """Delete entries and reservations ``old`` held that ``new`` does not.
+
+        The item is committed, so failures here only leave garbage that reads
+        skip and ``repair`` removes; they are logged, not raised.  Nothing a
+        later version could name is deleted: versions only ever name their
+        own new objects or what the version they replaced named.
+        """
+        stale_entries = list(extra_entries)
+        stale_reservations: list[tuple[str, str]] = []
+        if old is not None and not old.removed:
+            stale_entries += [
+                self.layout.entry_key(c, enc, pk, write_id)
+                for c, held in old.entries.items()
+                for enc, write_id in held.items()
+                if new is None or new.entry_write(c, enc) != write_id
+            ]
+            stale_reservations = [
+                (self.layout.reservation_key(c, enc), version)
+                for c, held in old.uniques.items()
+                for enc, version in held.items()
+                if new is None or new.reservation_version(c, enc) != version
+            ]
+        requests = self._delete_entries(stale_entries)
+        requests += [self._release_reservation(k, v, pk) for k, v in stale_reservations]
+        for result in await gather_bounded(requests, self.policy.concurrency):
+            if isinstance(result, SSShelfError):
+                log.warning("ssshelf: leaving garbage for repair after item %r: %s", pk, result)
+            elif isinstance(result, BaseException):
+                raise result
+
+    async def _cleanup(self, attempt: _Attempt, pk: str) -> None:
+        """Delete what a try created whose commit is known not to have landed."""
+        requests = self._delete_entries(attempt.entries)
+        requests += [self._release_reservation(k, v, pk) for k, v in attempt.won.items()]
+        requests += [self._release_if_ours(k, attempt.write_id, pk) for k in attempt.unsure]
+        attempt.entries, attempt.won, attempt.unsure = [], {}, set()
+        for result in await gather_bounded(requests, self.policy.concurrency):
+            if isinstance(result, BaseException):
+                log.warning("ssshelf: cleanup after failed write of %r incomplete: %s", pk, result)
+
+    def _delete_entries(self, keys: list[str]) -> list[Awaitable[None]]:
+        return [
+            self.storage.delete_many(keys[i : i + MAX_DELETE_BATCH])
+            for i in range(0, len(keys), MAX_DELETE_BATCH)
+        ]
+
+    async def _release_if_ours(self, key: str, write_id: str, pk: str) -> None:
+        obj = await read_fresh(self.storage, key)
+        if obj is None:
+            return
+        with contextlib.suppress(CorruptItemError):
+            if decode_reservation(obj.data, key=key).write_id == write_id:
+                await self._release_reservation(key, obj.version, pk)
+
+    async def _release_reservation(self, key: str, version: str, pk: str) -> None:
+        """Free a reservation only if it is still at ``version``: deleted where
+        the store deletes conditionally, else overwritten (``If-Match``) by a
+        released marker that any writer may take at once."""
+        with contextlib.suppress(PreconditionFailed):
+            if self.storage.supports_conditional_delete:
+                await self.storage.delete(key, if_version=version)
+            else:
+                marker = Reservation(pk, "", self.clock(), released=True).encode()
+                await self.storage.put(key, marker, if_version=version)
+
+    # -- removal details ---------------------------------------------------------
+
+    @property
+    def _needs_tombstone(self) -> bool:
+        return (
+            self.storage.supports_conditional_put and not self.storage.supports_conditional_delete
+        )
+
+    def _tombstone(self, base: Stored) -> Envelope:
+        plan = WritePlan(base.envelope.pk, base.key, b"", {}, {})
+        return self._envelope(plan, base, _new_write_id(self.rng), {}, {}, removed=True)
+
+    async def _delete_item(self, key: str, base: Stored, tombstone: Envelope | None) -> None:
+        if tombstone is not None:
+            await self.storage.put(key, tombstone.encode(), if_version=base.version)
+        elif self.storage.supports_conditional_delete:
+            await self.storage.delete(key, if_version=base.version)
+        else:
+            await self.storage.delete(key)
+
+    async def _removal_outcome(
+        self, pk: str, base: Stored, tombstone: Envelope | None, cause: Exception
+    ) -> _Outcome:
+        """After a removal whose answer did not come; raises OutcomeUnknown if unsure."""
+        self.known.forget(pk)
+        try:
+            current = await self.reader.read(pk, fresh=True, for_write=True)
+        except SSShelfError:
+            raise OutcomeUnknown(
+                f"removing item {pk!r}: the answer was lost and the item could not be read "
+                "back; it may or may not be removed",
+                operation="delete",
+                key=base.key,
+            ) from cause
+        if current is None or (
+            tombstone is not None and current.envelope.remembers(tombstone.write_id)
+        ):
+            return _Outcome.APPLIED
+        if current.version != base.version and self.storage.supports_conditional_put:
+            return _Outcome.NOT_APPLIED
+        raise OutcomeUnknown(
+            f"removing item {pk!r}: the answer was lost and the request may still take effect",
+            operation="delete",
+            key=base.key,
+        ) from cause
+
+    # -- small helpers -------------------------------------------------------------
+
+    @property
+    def _fresh_base(self) -> bool:
+        """Without conditional writes nothing checks the base: read it past caches."""
+        return not self.storage.supports_conditional_put
+
+    def _hint(self, pk: str, expect: str | None, *, first: bool) -> Hint:
+        known = self._known_base(pk, expect)
+        if known is not None:
+            return known
+        if first and self.storage.supports_conditional_put:
+            return ABSENT
+        return None
+
+    def _known_base(self, pk: str, expect: str | None) -> Stored | None:
+        if not self.storage.supports_conditional_put:
+            return None
+        known = self.known.get(pk)
+        if known is None or (expect is not None and known.version != expect):
+            return None
+        return Stored(self.layout.item_key(pk), known.version, known.envelope)
 
     def _require_conditional(self, what: str) -> None:
         if not self.storage.supports_conditional_put:
@@ -189,320 +778,31 @@ class WriteProtocol:
                 operation=what,
             )
 
-    async def _back_off(self, tries: int) -> None:
-        """Wait after a lost race so contending writers spread out (full jitter)."""
-        await asyncio.sleep(self.rng.uniform(0, min(self.max_backoff, 0.002 * 2**tries)))
+    async def _back_off(self, tries: int, last_attempt: float, wait: float = 0.0) -> None:
+        """Wait after a lost race so contending writers spread out (full jitter,
+        scaled to how long an attempt takes on this store).  ``wait``: another
+        write of the item holds a claim for that long; look again sooner than
+        that, but with patience enough that the attempts outlast the claim."""
+        unit = max(0.002, last_attempt)
+        cap = max(self.policy.max_backoff, 4 * last_attempt)
+        delay = self.rng.uniform(0, min(cap, unit * 2**tries))
+        if wait > 0:
+            patience = self.policy.lease * 2 / self.policy.attempts
+            delay = min(wait, max(delay, self.rng.uniform(0.5, 1.0) * patience))
+        await asyncio.sleep(delay)
 
-    async def _write(
-        self, plan: WritePlan, *, expect: str | None, create_only: bool, assume_new: bool = False
-    ) -> str:
-        """Commit ``plan``, retrying lost races.  ``assume_new`` first tries it as
-        a create (no read; one more round trip if the item turns out to exist)."""
-        attempt = WriteAttempt(new_write_id(self.rng))
-        try:
-            for tries in range(self.write_attempts):
-                if tries:
-                    await self._back_off(tries - 1)
-                assume_absent = create_only or (assume_new and not tries)
-                base = self._base_for(plan, assume_absent, expect, create_only)
-                version = await self._attempt(
-                    plan, base, attempt, expect=expect, create_only=create_only
-                )
-                if version:
-                    return version
-                if expect is not None:
-                    raise ConflictError(
-                        f"item {plan.pk!r} changed since version {expect!r}", pk=plan.pk
-                    )
-            raise ConflictError(
-                f"writing item {plan.pk!r} lost to concurrent writers {self.write_attempts} times",
-                pk=plan.pk,
-            )
-        except BaseException:
-            await self._cleanup(attempt, plan.pk)
-            raise
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
 
-    def _base_for(
-        self, plan: WritePlan, assume_absent: bool, expect: str | None, create_only: bool = False
-    ) -> Current | None:
-        """The base state if known without a request; ``None`` means read it in round 1.
-        ``assume_absent``: no item, unless this manager knows one."""
-        known = self._known.get(plan.pk)
-        if assume_absent and (known is None or create_only):
-            return Current(None, None)
-        if known is not None and (expect is None or known[0] == expect):
-            version, envelope = known
-            return Current(StoredObject(plan.item_key, b"", version), envelope)
-        return None
 
-    async def _prepare(
-        self, plan: WritePlan, base: Current | None, attempt: WriteAttempt
-    ) -> Current:
-        """Round 1: write the entries and reservations ``base`` lacks (all of
-        them when it is unknown, reading it meanwhile).  Returns the base."""
-        wanted_entries = {
-            self.layout.entry_key(c, enc, plan.pk, attempt.write_id): c
-            for c, encs in plan.entries.items()
-            for enc in encs
-            if base is None
-            or base.envelope is None
-            or base.envelope.entries.get(c, {}).get(enc) is None
-        }
-        to_write = [k for k in wanted_entries if k not in attempt.entries]
-        wanted_uniques = [
-            (c, enc)
-            for c, encs in plan.uniques.items()
-            for enc in encs
-            if (
-                base is None or base.envelope is None or enc not in base.envelope.uniques.get(c, {})
-            )
-            and self.layout.reservation_key(c, enc) not in attempt.reservations
-        ]
-        if wanted_uniques and attempt.claimed_at is None:
-            attempt.claimed_at = self.clock()
-        requests: list[Awaitable[Any]] = [self.storage.put(k, b"") for k in to_write]
-        requests += [self._reserve(c, enc, plan.pk, attempt) for c, enc in wanted_uniques]
-        if base is None:
-            requests.append(self._read(plan.pk, for_write=True))
-        results = await gather_bounded(requests, self.max_concurrency)
-        for key, result in zip(to_write, results, strict=False):
-            if not isinstance(result, BaseException):
-                attempt.entries[key] = wanted_entries[key]
-        raise_first(results)
-        if base is None:
-            read = results[-1]
-            assert isinstance(read, Current)
-            return read
-        return base
+def _new_write_id(rng: random.Random) -> str:
+    return f"{rng.getrandbits(64):016x}"
 
-    async def _attempt(
-        self,
-        plan: WritePlan,
-        base: Current | None,
-        attempt: WriteAttempt,
-        *,
-        expect: str | None,
-        create_only: bool,
-    ) -> str:
-        """One try at committing ``plan``.  Returns the new version, or "" if
-        the base changed under us (the caller retries or gives up)."""
-        base = await self._prepare(plan, base, attempt)
-        if create_only and base.obj is not None:
-            raise AlreadyExistsError(f"an item with pk {plan.pk!r} already exists", pk=plan.pk)
-        if expect is not None and base.version != expect:
-            raise ConflictError(
-                f"item {plan.pk!r} is at version {base.version!r}, not {expect!r}", pk=plan.pk
-            )
-        # Values taken by someone else (If-None-Match failed) and not ours via the base.
-        try:
-            await self._resolve_taken(plan, base, attempt)
-        except _BaseChanged:
-            if create_only:
-                raise AlreadyExistsError(
-                    f"an item with pk {plan.pk!r} already exists", pk=plan.pk
-                ) from None
-            self._known.pop(plan.pk, None)
-            return ""
-        if (
-            attempt.claimed_at is not None
-            and self.clock() - attempt.claimed_at > self.unique_lease / 2
-        ):
-            raise StorageError(
-                f"writing item {plan.pk!r} took longer than half the unique lease "
-                f"({self.unique_lease} s); its reservations may be taken over, so it was "
-                "not committed; retry",
-                operation="add_item",
-                key=plan.item_key,
-            )
 
-        # Round 2: the commit.
-        envelope = self._envelope(plan, base, attempt)
-        try:
-            if not self.storage.supports_conditional_put:
-                version = await self.storage.put(plan.item_key, envelope.encode())
-            elif base.obj is None:
-                version = await self.storage.put(plan.item_key, envelope.encode(), if_absent=True)
-            else:
-                version = await self.storage.put(
-                    plan.item_key, envelope.encode(), if_version=base.obj.version
-                )
-        except PreconditionFailed:
-            self._known.pop(plan.pk, None)
-            if create_only:
-                raise AlreadyExistsError(
-                    f"an item with pk {plan.pk!r} already exists", pk=plan.pk
-                ) from None
-            return ""
-        self._remember(plan.pk, version, envelope)
-        # Entries an earlier try of update_item wrote that this plan dropped.
-        referenced = {
-            self.layout.entry_key(c, enc, plan.pk, w)
-            for c, held in envelope.entries.items()
-            for enc, w in held.items()
-        }
-        leftovers = [k for k in attempt.entries if k not in referenced]
-        attempt.entries, attempt.reservations = {}, {}
-
-        # Round 3: what the item no longer holds.
-        await self._release(plan.pk, base.envelope, envelope, leftovers)
-        return version
-
-    def _envelope(self, plan: WritePlan, base: Current, attempt: WriteAttempt) -> Envelope:
-        old_entries = base.envelope.entries if base.envelope else {}
-        old_uniques = base.envelope.uniques if base.envelope else {}
-        entries: Holdings = {}
-        for c, encs in plan.entries.items():
-            held = entries.setdefault(c, {})
-            for enc in encs:
-                key = self.layout.entry_key(c, enc, plan.pk, attempt.write_id)
-                held[enc] = attempt.write_id if key in attempt.entries else old_entries[c][enc]
-        uniques: Holdings = {}
-        for c, encs in plan.uniques.items():
-            held = uniques.setdefault(c, {})
-            for enc in encs:
-                key = self.layout.reservation_key(c, enc)
-                held[enc] = attempt.reservations.get(key) or old_uniques[c][enc]
-        return Envelope(plan.pk, attempt.write_id, self.clock(), plan.payload, entries, uniques)
-
-    async def _reserve(self, collection: str, encoded: str, pk: str, attempt: WriteAttempt) -> None:
-        """Create the reservation; a taken value is left for ``_resolve_taken``."""
-        key = self.layout.reservation_key(collection, encoded)
-        body = Reservation(pk, attempt.write_id, self.clock()).encode()
-        with contextlib.suppress(PreconditionFailed):
-            attempt.reservations[key] = await self.storage.put(key, body, if_absent=True)
-
-    async def _resolve_taken(self, plan: WritePlan, base: Current, attempt: WriteAttempt) -> None:
-        taken = [
-            (c, enc)
-            for c, encs in plan.uniques.items()
-            for enc in encs
-            if self.layout.reservation_key(c, enc) not in attempt.reservations
-            and not (base.envelope is not None and enc in base.envelope.uniques.get(c, {}))
-        ]
-        results = await gather_bounded(
-            (self._take_over(c, enc, plan.pk, attempt) for c, enc in taken),
-            self.max_concurrency,
-        )
-        raise_first(results)
-
-    async def _take_over(
-        self, collection: str, encoded: str, pk: str, attempt: WriteAttempt
-    ) -> None:
-        """Claim a reservation that exists: ours to take only if its holder
-        no longer holds the value and its lease has run out (or it is ours)."""
-        key = self.layout.reservation_key(collection, encoded)
-        value = keycodec.decode_tuple(encoded)
-        shown = value[0] if len(value) == 1 else value
-        body = Reservation(pk, attempt.write_id, self.clock()).encode()
-        for _ in range(self.write_attempts):
-            obj = await self.storage.get(key)
-            try:
-                if obj is None:
-                    attempt.reservations[key] = await self.storage.put(key, body, if_absent=True)
-                    return
-                holder = decode_reservation(obj.data, key=key)
-                if holder.pk == pk:
-                    mine = await self._read(pk, for_write=True)
-                    if mine.envelope is not None and encoded in mine.envelope.uniques.get(
-                        collection, {}
-                    ):
-                        raise _BaseChanged  # held by this item as stored now, not our base
-                else:
-                    owner = await self._read(holder.pk)
-                    if owner.envelope is not None and encoded in owner.envelope.uniques.get(
-                        collection, {}
-                    ):
-                        raise UniqueViolation(
-                            f"{collection} {shown!r} is already taken by item {holder.pk!r}",
-                            collection=collection,
-                            value=shown,
-                            pk=pk,
-                            owner=holder.pk,
-                        )
-                    if self.clock() - holder.at < self.unique_lease:
-                        raise UniqueViolation(
-                            f"{collection} {shown!r} is being claimed by a concurrent write of "
-                            f"item {holder.pk!r}; if that write crashed, the claim expires "
-                            f"{self.unique_lease:.0f} s after it was made",
-                            collection=collection,
-                            value=shown,
-                            pk=pk,
-                            owner=holder.pk,
-                        )
-                attempt.reservations[key] = await self.storage.put(
-                    key, body, if_version=obj.version
-                )
-                return
-            except PreconditionFailed:
-                continue  # it changed under us: look again
-        raise ConflictError(f"could not claim {collection} {shown!r}: too much contention", pk=pk)
-
-    async def _release(
-        self,
-        pk: str,
-        old: Envelope | None,
-        new: Envelope | None,
-        extra_entries: Sequence[str] = (),
-    ) -> None:
-        """Delete entries and reservations ``old`` held that ``new`` does not.
-
-        The item is already committed, so failures here only leave garbage
-        that reads skip and ``repair`` removes; they are logged, not raised.
-        """
-        old_entries = old.entries if old is not None else {}
-        old_uniques = old.uniques if old is not None else {}
-        stale_entries = [
-            self.layout.entry_key(c, enc, pk, write_id)
-            for c, held in old_entries.items()
-            for enc, write_id in held.items()
-            if new is None or new.entries.get(c, {}).get(enc) != write_id
-        ] + list(extra_entries)
-        stale_reservations = [
-            (self.layout.reservation_key(c, enc), version)
-            for c, held in old_uniques.items()
-            for enc, version in held.items()
-            if new is None or new.uniques.get(c, {}).get(enc) != version
-        ]
-        requests: list[Awaitable[None]] = [
-            self.storage.delete_many(stale_entries[i : i + MAX_DELETE_BATCH])
-            for i in range(0, len(stale_entries), MAX_DELETE_BATCH)
-        ]
-        requests += [self._delete_reservation(k, v) for k, v in stale_reservations]
-        results = await gather_bounded(requests, self.max_concurrency)
-        for result in results:
-            if isinstance(result, SSShelfError):
-                log.warning("ssshelf: leaving garbage for repair after item %r: %s", pk, result)
-            elif isinstance(result, BaseException):
-                raise result
-
-    async def _delete_reservation(self, key: str, version: str) -> None:
-        """Delete a reservation only if it is still the version we know."""
-        if self.storage.supports_conditional_delete:
-            with contextlib.suppress(PreconditionFailed):
-                await self.storage.delete(key, if_version=version)
-            return
-        obj = await self.storage.get(key)
-        if obj is not None and obj.version == version:
-            await self.storage.delete(key)
-
-    async def _abandon(self, attempt: WriteAttempt, pk: str) -> WriteAttempt:
-        """After a lost race in update_item: drop reservations (the next try
-        re-plans), keep entries (they are reused if still wanted)."""
-        await self._cleanup(WriteAttempt(attempt.write_id, {}, attempt.reservations), pk)
-        return WriteAttempt(attempt.write_id, attempt.entries, {}, None)
-
-    async def _cleanup(self, attempt: WriteAttempt, pk: str) -> None:
-        """Delete what a failed write created: only objects it alone wrote."""
-        if not attempt.entries and not attempt.reservations:
-            return
-        keys = list(attempt.entries)
-        requests: list[Awaitable[None]] = [
-            self.storage.delete_many(keys[i : i + MAX_DELETE_BATCH])
-            for i in range(0, len(keys), MAX_DELETE_BATCH)
-        ]
-        requests += [self._delete_reservation(k, v) for k, v in attempt.reservations.items()]
-        attempt.entries, attempt.reservations = {}, {}
-        results = await gather_bounded(requests, self.max_concurrency)
-        for result in results:
-            if isinstance(result, BaseException):
-                log.warning("ssshelf: cleanup after failed write of %r incomplete: %s", pk, result)
+def _what(expect: str | None, create_only: bool) -> str:
+    if create_only:
+        return "create_item"
+    if expect is not None:
+        return "add_item with if_version"
+    return "add_item with unique collections"

@@ -137,6 +137,21 @@ class Storage(Protocol):
         ...
 
 
+async def read_fresh(storage: Storage, key: str) -> StoredObject | None:
+    """``storage.get(key)``, asked of the store itself, never answered by a cache.
+
+    Decisions that delete or take over (repair, read-repair, the take-over of
+    a unique reservation) read through this.  A storage that caches offers a
+    ``get_fresh`` method (wrappers forward it); any other storage's ``get``
+    is already fresh.
+    """
+    fresh = getattr(storage, "get_fresh", None)
+    if fresh is not None:
+        found: StoredObject | None = await fresh(key)
+        return found
+    return await storage.get(key)
+
+
 def check_key(key: str, *, max_bytes: int = MAX_KEY_BYTES) -> None:
     """Raise :class:`InvalidKeyError` unless ``key`` can be stored."""
     if not isinstance(key, str) or not key:

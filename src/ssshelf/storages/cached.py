@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol, runtime_checkable
 
 from ..errors import DeleteFailed, InvalidArgument
-from .base import MAX_LIST_LIMIT, ListPage, Storage, StoredObject
+from .base import MAX_LIST_LIMIT, ListPage, Storage, StoredObject, read_fresh
 from .wrapper import StorageWrapper
 
 __all__ = [
@@ -245,10 +245,19 @@ class CachedStorage(StorageWrapper):
                 return entry.obj
             if entry.obj is not None and self._get_if_changed is not None:
                 return await self._revalidate(key, entry.obj, self._get_if_changed)
+        return await self._fill(key, self.inner.get(key))
+
+    async def get_fresh(self, key: str) -> StoredObject | None:
+        """Ask the inner storage, whatever is cached, and cache what it answers."""
+        if not self._cacheable(key):
+            return await read_fresh(self.inner, key)
+        return await self._fill(key, read_fresh(self.inner, key))
+
+    async def _fill(self, key: str, request: Awaitable[StoredObject | None]) -> StoredObject | None:
         self._stats.misses += 1
         fill = self._begin_fill(key)
         try:
-            obj = await self.inner.get(key)
+            obj = await request
         finally:
             self._end_fill(key, fill)
         if fill.valid:

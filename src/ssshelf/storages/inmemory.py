@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from ..errors import PreconditionFailed
@@ -33,7 +34,10 @@ class InMemoryStorage:
     supports_conditional_put = True
     supports_conditional_delete = True
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        """``clock``: the store's own clock (seconds since the epoch), which
+        stamps ``last_modified`` and ``read_at``; tests may move it."""
+        self._clock = clock
         self._objects: dict[str, StoredObject] = {}
         self._sorted: list[str] = []
         self._pending: set[str] = set()
@@ -48,7 +52,7 @@ class InMemoryStorage:
         found = self._objects.get(key)
         if found is None:
             return None
-        return StoredObject(key, found.data, found.version, found.last_modified, datetime.now(UTC))
+        return StoredObject(key, found.data, found.version, found.last_modified, self._now())
 
     async def put(
         self,
@@ -68,7 +72,7 @@ class InMemoryStorage:
                 f"{key!r} is not at version {if_version!r}", operation="put", key=key
             )
         version = f"m{next(self._versions)}"
-        self._objects[key] = StoredObject(key, bytes(data), version, datetime.now(UTC))
+        self._objects[key] = StoredObject(key, bytes(data), version, self._now())
         if current is None:
             if key in self._dead:
                 self._dead.discard(key)
@@ -115,6 +119,9 @@ class InMemoryStorage:
 
     async def close(self) -> None:
         """Nothing to release; the data lives as long as this object."""
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     def _forget(self, key: str) -> None:
         if self._objects.pop(key, None) is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from .base import MAX_LIST_LIMIT, ListPage, Storage, StoredObject
+from .base import MAX_LIST_LIMIT, ListPage, Storage, StoredObject, read_fresh
 
 T = TypeVar("T")
 
@@ -35,6 +35,10 @@ class StorageWrapper:
 
     async def get(self, key: str) -> StoredObject | None:
         return await self._call("get", key, lambda: self.inner.get(key))
+
+    async def get_fresh(self, key: str) -> StoredObject | None:
+        """``get`` that no cache below may answer (see :func:`~.base.read_fresh`)."""
+        return await self._call("get", key, lambda: read_fresh(self.inner, key))
 
     async def put(
         self,

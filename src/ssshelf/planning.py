@@ -1,0 +1,142 @@
+"""Turning an item into a write plan: validation and serialisation, no requests.
+
+Everything that can be known wrong about a write is found here, before the
+first request: the pk, every collection's keys (types, the store's key length
+limit), the serialised bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import keys as keycodec
+from .collections import Collection
+from .envelope import Envelope
+from .errors import InvalidKeyError, SerializationError
+from .items import IManager
+from .layout import Layout, normalize_pk
+
+#: A write id as long as real ones, for measuring key lengths before one exists.
+_ID_PLACEHOLDER = "0" * 16
+
+
+@dataclass(frozen=True, slots=True)
+class WritePlan:
+    """What an item should look like in storage."""
+
+    pk: str
+    item_key: str
+    payload: bytes
+    #: collection -> encoded key tuples the item belongs under
+    entries: Mapping[str, list[str]]
+    #: unique collection -> encoded values to hold
+    uniques: Mapping[str, list[str]]
+
+    def wanted(self) -> list[tuple[str, str]]:
+        """Every (collection, encoded key) the item is to be listed under."""
+        return [(c, enc) for c, encs in self.entries.items() for enc in encs]
+
+    def values(self) -> list[tuple[str, str]]:
+        """Every (unique collection, encoded value) the item is to hold."""
+        return [(c, enc) for c, encs in self.uniques.items() for enc in encs]
+
+
+class Planner:
+    """Validates and serialises items of one manager."""
+
+    def __init__(
+        self,
+        item_manager: IManager,
+        collections: Mapping[str, Collection],
+        layout: Layout,
+        max_key_length: int,
+    ) -> None:
+        self.item_manager = item_manager
+        self.collections = collections
+        self.layout = layout
+        self.max_key_length = max_key_length
+
+    def pk_of(self, item: Any) -> str:
+        """The normalised pk of ``item``; :class:`InvalidKeyError` when it has none."""
+        try:
+            raw_pk = self.item_manager.get_pk(item)
+        except Exception as exc:
+            raise InvalidKeyError(f"get_pk failed for {item!r}: {exc!r}") from exc
+        return normalize_pk(raw_pk)
+
+    def plan(
+        self, item: Any, *, keep: Envelope | None = None, only: str | None = None
+    ) -> WritePlan:
+        """The plan for ``item``.  With ``only``, keys are computed for that one
+        collection and the others are kept as ``keep`` (the stored item) has them."""
+        pk = self.pk_of(item)
+        item_key = self.layout.item_key(pk)
+        self._check_length(item_key, None, pk)
+        try:
+            payload = self.item_manager.serialize_item(item)
+        except Exception as exc:
+            raise SerializationError(f"cannot serialise item {pk!r}: {exc!r}") from exc
+        if not isinstance(payload, bytes | bytearray | memoryview):
+            raise SerializationError(
+                f"serialize_item must return bytes, got {type(payload).__name__} for item {pk!r}"
+            )
+        entries: dict[str, list[str]] = {}
+        uniques: dict[str, list[str]] = {}
+        for name, collection in self.collections.items():
+            if only is not None and name != only:
+                held = keep.entries.get(name, {}) if keep is not None else {}
+                entries[name] = list(held)
+                if collection.unique and keep is not None:
+                    uniques[name] = list(keep.uniques.get(name, {}))
+                continue
+            encoded = self._encode_keys(name, collection, item, pk)
+            entries[name] = encoded
+            if collection.unique and encoded:
+                for value in encoded:
+                    self._check_length(self.layout.reservation_key(name, value), name, value)
+                uniques[name] = list(encoded)
+        return WritePlan(pk, item_key, bytes(payload), entries, uniques)
+
+    def _encode_keys(self, name: str, collection: Collection, item: Any, pk: str) -> list[str]:
+        try:
+            raw = collection.key(item)
+        except Exception as exc:
+            raise InvalidKeyError(
+                f"collection {name!r}: key(item) failed for item {pk!r}: {exc!r}",
+                collection=name,
+            ) from exc
+        out: list[str] = []
+        for parts in keycodec.normalize_key(raw, collection=name):
+            try:
+                encoded = keycodec.encode_tuple(parts)
+            except InvalidKeyError as exc:
+                raise InvalidKeyError(
+                    f"collection {name!r}, item {pk!r}: {exc}", collection=name, part=exc.part
+                ) from None
+            entry_key = self.layout.entry_key(name, encoded, pk, _ID_PLACEHOLDER)
+            size = len(entry_key.encode())
+            if size > self.max_key_length:
+                longest = max(parts, key=lambda p: len(keycodec.encode_part(p)))
+                raise InvalidKeyError(
+                    f"collection {name!r}, item {pk!r}: index key is {size} bytes, over the "
+                    f"store's limit of {self.max_key_length}; shorten the part "
+                    f"{str(longest)[:60]!r}",
+                    collection=name,
+                    part=longest,
+                )
+            if encoded not in out:
+                out.append(encoded)
+        return out
+
+    def _check_length(self, key: str, collection: str | None, part: object) -> None:
+        size = len(key.encode())
+        if size > self.max_key_length:
+            where = f"collection {collection!r}" if collection else "item key"
+            raise InvalidKeyError(
+                f"{where}: key is {size} bytes, over the store's limit of "
+                f"{self.max_key_length}; shorten {str(part)[:60]!r}",
+                collection=collection,
+                part=part,
+            )

@@ -9,8 +9,8 @@ import pytest
 
 from ssshelf import CManager, Collection, Desc, IManager
 from ssshelf.errors import (
-    BulkWriteError,
     AlreadyExistsError,
+    BulkWriteError,
     ConfigurationError,
     ConflictError,
     CorruptItemError,

@@ -212,17 +212,18 @@ class Writer:
         for tries in range(self.policy.attempts):
             if tries:
                 await self._back_off(tries - 1, last, wait)
-            hint = (
-                ABSENT
-                if create_only
-                else self._hint(plan.pk, expect, first=assume_new and not tries)
-            )
+            if create_only:
+                # A create is tried without reading; after that, from a read
+                # (a tombstone is "no item" to build on, not an item).
+                hint: Hint = None if tries else ABSENT
+            else:
+                hint = self._hint(plan.pk, expect, first=assume_new and not tries)
             started, wait = self._now(), 0.0
             try:
                 return await self._attempt(plan, hint, rules)
             except _Lost:
                 self.known.forget(plan.pk)
-                if create_only:
+                if create_only and (tries or not self._needs_tombstone):
                     raise AlreadyExistsError(
                         f"an item with pk {plan.pk!r} already exists", pk=plan.pk
                     ) from None
@@ -607,7 +608,7 @@ class Writer:
                         raise UniqueViolation(
                             f"{collection} {shown!r} is being claimed by a concurrent write of "
                             f"item {holder.pk if holder else '?'!r}; if that write crashed, the "
-                            f"claim expires {self.policy.lease:.0f} s after it was made",
+                            f"claim expires {self.policy.lease:g} s after it was made",
                             collection=collection,
                             value=shown,
                             pk=pk,

@@ -284,12 +284,16 @@ class Collection:
         *,
         start: tuple[Any, ...] | None = None,
         end: tuple[Any, ...] | None = None,
-        page_size: int = 200,
+        max_keys: int = 200,
         after: str | None = None,
+        page_size: int | None = None,
     ) -> AsyncIterator[Any]:
-        """Every item in index order, page by page, in bounded memory."""
+        """Every item in index order, ``max_keys`` a page, in bounded memory.
+
+        (``page_size`` is the former name of ``max_keys``.)"""
+        max_keys = page_size if page_size is not None else max_keys
         while True:
-            resp = await self.get_items(page_size, after, prefix_parts, start=start, end=end)
+            resp = await self.get_items(max_keys, after, prefix_parts, start=start, end=end)
             for item in resp["items"]:
                 yield item
             after = resp.get("after")
@@ -302,13 +306,16 @@ class Collection:
         *,
         start: tuple[Any, ...] | None = None,
         end: tuple[Any, ...] | None = None,
-        page_size: int = 1000,
+        max_keys: int = 1000,
         after: str | None = None,
+        page_size: int | None = None,
     ) -> AsyncIterator[tuple[KeyTuple, str]]:
-        """Every ``(key tuple, pk)`` of the index in order (unverified, see get_keys)."""
+        """Every ``(key tuple, pk)`` of the index in order (unverified, see get_keys),
+        ``max_keys`` a page.  (``page_size`` is the former name of ``max_keys``.)"""
+        max_keys = page_size if page_size is not None else max_keys
         while True:
             entries, after = await self.list_entries(
-                page_size, after, prefix_parts, start=start, end=end
+                max_keys, after, prefix_parts, start=start, end=end
             )
             for entry in entries:
                 yield entry.key, entry.pk

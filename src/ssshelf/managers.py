@@ -257,9 +257,19 @@ class CManager(metaclass=_ManagerMeta):
         :class:`~ssshelf.errors.ItemNotFound` (also a ``KeyError``).  Returns
         the item as written.
         """
+        return (await self.update_item_with_version(pk, fn, retries=retries)).item
+
+    async def update_item_with_version(
+        self,
+        pk: Any,
+        fn: Callable[[T], T | Awaitable[T | None] | None],
+        *,
+        retries: int | None = None,
+    ) -> Versioned:
+        """As :meth:`update_item`, returning the item as written and its new version."""
         attempts = (self.write_attempts if retries is None else retries + 1) or 1
-        item, _ = await self.writer.update(normalize_pk(pk), fn, attempts=attempts)
-        return item
+        item, version = await self.writer.update(normalize_pk(pk), fn, attempts=attempts)
+        return Versioned(item, version)
 
     async def remove_item(self, item_or_pk: Any, *, if_version: str | None = None) -> bool:
         """Remove an item and its entries.  Returns False if it was not there.

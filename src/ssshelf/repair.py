@@ -304,7 +304,7 @@ class _Scan:
                     strict=True,
                 )
             )
-            dangling: list[str] = []
+            dangling: list[tuple[str, tuple[str, str, str]]] = []
             over: list[str] = []
             for key, (encoded, pk, write_id) in parsed:
                 self.report.entries_scanned += 1
@@ -321,26 +321,50 @@ class _Scan:
                 if envelope is not None and envelope.remembers(write_id):
                     over.append(key)
                 else:
-                    dangling.append(key)
-            await self.judge_dangling(dangling, over)
+                    dangling.append((key, (encoded, pk, write_id)))
+            await self.judge_dangling(name, dangling, over)
             self.tick(len(keys))
 
-    async def judge_dangling(self, keys: list[str], over: list[str]) -> None:
+    async def judge_dangling(
+        self, name: str, dangling: list[tuple[str, tuple[str, str, str]]], over: list[str]
+    ) -> None:
         """Dangling entries of finished writes, and old ones, are problems (deleted
-        by repair); young ones of writes that may be in flight are not."""
+        by repair); young ones of writes that may be in flight are not.
+
+        An entry is judged old first and its item read again after that: a
+        write in flight commits within its window, so once the entry is older
+        than the grace, an item read that still does not name it is final.
+        """
         for key in over:
             self.report.note("dangling_entries", key)
         old: list[str] = list(over)
         target = self.target
         objects = await gather_all(
-            (read_fresh(target.storage, k) for k in keys), target.concurrency
+            (read_fresh(target.storage, key) for key, _ in dangling), target.concurrency
         )
-        for key, obj in zip(keys, objects, strict=True):
+        aged: list[tuple[str, tuple[str, str, str]]] = []
+        for (key, entry), obj in zip(dangling, objects, strict=True):
             if obj is None:
                 continue  # deleted meanwhile
             if self.grace > 0 and not older_than(obj, self.grace):
                 self.report.note("in_flight_entries", key)
                 continue
+            aged.append((key, entry))
+        pks = list(dict.fromkeys(entry[1] for _, entry in aged))
+        holders = dict(
+            zip(
+                pks,
+                await gather_all((self.holder(pk) for pk in pks), target.concurrency),
+                strict=True,
+            )
+        )
+        for key, (encoded, pk, write_id) in aged:
+            holder = holders[pk]
+            live = holder.live
+            if holder.unreadable or (
+                live is not None and live.entry_write(name, encoded) == write_id
+            ):
+                continue  # named after all (its write committed meanwhile)
             self.report.note("dangling_entries", key)
             old.append(key)
         if self.fix and old:

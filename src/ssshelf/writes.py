@@ -253,7 +253,7 @@ class Writer:
             if tries:
                 await self._back_off(tries - 1, last, wait)
             started, wait = self._now(), 0.0
-            base = await self.reader.read(pk, for_write=True)
+            base = await self._read_base(pk)
             if base is None or not base.live:
                 raise ItemNotFound(f"no item with pk {pk!r}", pk=pk)
             current = self.reader.deserialize(base)
@@ -280,7 +280,7 @@ class Writer:
         """Rewrite one item's entries in ``collection`` from ``key(item)``.
 
         True if rewritten, False if already right or gone."""
-        base = await self.reader.read(pk, for_write=True)
+        base = await self.reader.read(pk, for_write=True, fresh=True)
         if base is None or not base.live:
             return False
         item = self.reader.deserialize(base)
@@ -311,7 +311,7 @@ class Writer:
             started = self._now()
             base = self._known_base(pk, expect)
             if base is None:
-                base = await self.reader.read(pk, for_write=True, fresh=self._fresh_base)
+                base = await self._read_base(pk)
             if base is None or not base.live:
                 if expect is not None:
                     raise ConflictError(f"item {pk!r} does not exist", pk=pk)
@@ -748,6 +748,16 @@ class Writer:
         ) from cause
 
     # -- small helpers -------------------------------------------------------------
+
+    async def _read_base(self, pk: str) -> Stored | None:
+        """The stored item a write starts from.  A cached copy will do when it
+        holds an item (the conditional commit checks it); "no item" decides
+        that there is nothing to do, so it is confirmed past any cache."""
+        base = await self.reader.read(pk, for_write=True, fresh=self._fresh_base)
+        cached = bool(getattr(self.storage, "caches_reads", False))
+        if (base is None or not base.live) and cached and not self._fresh_base:
+            base = await self.reader.read(pk, for_write=True, fresh=True)
+        return base
 
     @property
     def _fresh_base(self) -> bool:

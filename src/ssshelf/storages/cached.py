@@ -195,6 +195,10 @@ class CachedStorage(StorageWrapper):
             revalidate if callable(revalidate) else None
         )
 
+    @property
+    def caches_reads(self) -> bool:
+        return True
+
     # -- inspection and manual control ---------------------------------------
 
     @property

@@ -29,6 +29,11 @@ class StorageWrapper:
     def supports_conditional_delete(self) -> bool:
         return self.inner.supports_conditional_delete
 
+    @property
+    def caches_reads(self) -> bool:
+        """True when some layer may answer ``get`` from memory (see :func:`~.base.read_fresh`)."""
+        return bool(getattr(self.inner, "caches_reads", False))
+
     async def _call(self, kind: str, key: str | None, request: Callable[[], Awaitable[T]]) -> T:
         """Make one request (``kind`` is the method name, ``key`` its key or prefix)."""
         return await request()

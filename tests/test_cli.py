@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -20,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from ssshelf._cli_io import Console
+from ssshelf.cli.console import Console
 from ssshelf.cli import main
 from ssshelf.managers import CManager
+from ssshelf.storages.sqlite import SQLiteStorage
 from ssshelf.storages.url import open_storage
 
 MANAGER_MODULE = textwrap.dedent(
@@ -123,8 +125,21 @@ class CLI:
         out, err = self.capsys.readouterr()
         return code, out, err
 
+    def run_hint(self, err: str) -> tuple[int, str, str]:
+        """Run the command a "more follow" hint on stderr spells out, as pasted."""
+        hint = err.strip().rsplit("follow: ", 1)[1]
+        words = shlex.split(hint)
+        assert words[0] == "ssshelf"
+        code = main(words[1:])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
     def json_lines(self, text: str) -> list[Any]:
         return [json.loads(line) for line in text.splitlines()]
+
+    def create_store(self, path: Path | None = None) -> None:
+        """An empty ssshelf store at ``path`` (default: this test's store)."""
+        asyncio.run(SQLiteStorage(path or self.directory / "store.db").close())
 
     def seed(self, items: list[dict[str, Any]] = ITEMS) -> None:
         source = self.directory / "seed.jsonl"
@@ -182,12 +197,14 @@ def test_ls_pages_with_a_hint_for_the_next_page(cli: CLI) -> None:
     code, first, err = cli("ls", "links/items/", "--limit", "2", manager=False)
     assert code == 0
     assert first.splitlines() == ["links/items/p1", "links/items/p2"]
-    assert "ssshelf ls links/items/ --after links/items/p2" in err
-    code, rest, err = cli(
-        "ls", "links/items/", "--after", "links/items/p2", "--limit", "5", manager=False
+    assert err == (
+        "more keys follow: ssshelf ls links/items/ --limit 2 "
+        f"--url {cli.url} --after links/items/p2\n"
     )
-    assert rest.splitlines() == ["links/items/p3", "links/items/p4", "links/items/p5"]
-    assert err == ""
+    code, second, err = cli.run_hint(err)
+    assert second.splitlines() == ["links/items/p3", "links/items/p4"]
+    code, rest, err = cli.run_hint(err)
+    assert (code, rest, err) == (0, "links/items/p5\n", "")
 
 
 def test_ls_json_gives_keys_and_cursor(cli: CLI) -> None:
@@ -236,6 +253,7 @@ def test_cat_pretty_prints_json_and_passes_other_bytes_through(cli: CLI) -> None
 
 
 def test_cat_of_a_missing_key_exits_1(cli: CLI) -> None:
+    cli.create_store()
     code, out, err = cli("cat", "no/such/key", manager=False)
     assert (code, out) == (1, "")
     assert err == "ssshelf: error: no object with key 'no/such/key'\n"
@@ -266,14 +284,11 @@ def test_list_prints_json_lines_in_index_order_and_pages(cli: CLI) -> None:
     code, out, err = cli("list", "by_created", "--limit", "2")
     assert code == 0
     assert [i["pk"] for i in cli.json_lines(out)] == ["p5", "p4"]
-    cursor = err.rsplit("--after ", 1)[1].strip().strip("'")
     seen = ["p5", "p4"]
-    while True:
-        code, out, err = cli("list", "by_created", "--limit", "2", "--after", cursor)
+    while err:
+        code, out, err = cli.run_hint(err)
+        assert code == 0
         seen += [i["pk"] for i in cli.json_lines(out)]
-        if not err:
-            break
-        cursor = err.rsplit("--after ", 1)[1].strip().strip("'")
     assert seen == ["p5", "p4", "p3", "p2", "p1"]
 
 
@@ -298,16 +313,38 @@ def test_list_hint_repeats_the_prefix(cli: CLI) -> None:
     cli.seed()
     _, out, err = cli("list", "by_tag", "--prefix", "py", "--limit", "1")
     assert [i["pk"] for i in cli.json_lines(out)] == ["p1"]
-    assert "ssshelf list by_tag --prefix py --after" in err
+    assert err.startswith(
+        f"more follow: ssshelf list by_tag --prefix py --limit 1 --url {cli.url} "
+        "--manager cli_links:Links --after "
+    )
+    _, out, err = cli.run_hint(err)
+    assert [i["pk"] for i in cli.json_lines(out)] == ["p2"], "the same prefix, one a page"
+    _, out, err = cli("list", "by_rank", "--keys", "--limit", "3")
+    _, out, err = cli.run_hint(err)
+    assert [row["pk"] for row in cli.json_lines(out)] == ["p4", "p5"], "entries again"
+
+
+def test_hints_leave_out_what_the_environment_gives(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.seed()
+    monkeypatch.setenv("SSSHELF_URL", cli.url)
+    monkeypatch.setenv("SSSHELF_MANAGER", "cli_links:Links")
+    assert main(["list", "by_created", "--limit", "4"]) == 0
+    err = cli.capsys.readouterr().err
+    assert err.startswith("more follow: ssshelf list by_created --limit 4 --after ")
+    assert [i["pk"] for i in cli.json_lines(cli.run_hint(err)[1])] == ["p1"]
 
 
 def test_list_of_an_unknown_collection_names_the_known_ones(cli: CLI) -> None:
+    cli.create_store()
     code, _, err = cli("list", "nope")
     assert code == 2
     assert "Links has no collection 'nope' (it has: by_alias, by_created, by_rank, by_tag)" in err
 
 
 def test_list_rejects_a_bad_typed_part(cli: CLI) -> None:
+    cli.create_store()
     code, _, err = cli("list", "by_rank", "--prefix", "int:four")
     assert code == 2 and "key part 'int:four'" in err
 
@@ -569,6 +606,7 @@ def test_export_needs_json_payloads(cli: CLI) -> None:
     ],
 )
 def test_expected_errors_are_one_line_and_exit_2(cli: CLI, argv: list[str], message: str) -> None:
+    cli.create_store(cli.directory / "ssshelf.db")  # the default store, so that URLs are not why
     code = main(argv)
     out, err = cli.capsys.readouterr()
     assert code == 2 and out == ""
@@ -587,8 +625,15 @@ def test_manager_and_url_come_from_the_environment(
 
 
 def test_the_default_store_is_ssshelf_db_in_the_current_directory(cli: CLI) -> None:
-    assert main(["ls"]) == 0
+    source = cli.directory / "one.jsonl"
+    source.write_text(json.dumps(ITEMS[0]) + "\n")
+    assert main(["ls"]) == 2, "readers never create the default store"
+    assert not (cli.directory / "ssshelf.db").exists()
+    assert main(["import", str(source), "--manager", "cli_links:Links"]) == 0
     assert (cli.directory / "ssshelf.db").exists()
+    cli.capsys.readouterr()
+    assert main(["ls", "links/items/"]) == 0
+    assert cli.capsys.readouterr().out == "links/items/p1\n"
 
 
 def test_help_exits_0(cli: CLI) -> None:
@@ -611,7 +656,7 @@ def test_ctrl_c_exits_130(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
     async def interrupted(*args: Any, **kwargs: Any) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("ssshelf.cli._run", interrupted)
+    monkeypatch.setattr("ssshelf.cli.app._run", interrupted)
     assert main(["ls"]) == 130
     assert cli.capsys.readouterr().err == "ssshelf: error: interrupted\n"
 
@@ -660,6 +705,7 @@ def test_the_console_script_runs_in_a_subprocess(cli: CLI) -> None:
 def test_python_dash_m_ssshelf_runs_main(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
     import runpy
 
+    cli.create_store()
     monkeypatch.setattr(sys, "argv", ["ssshelf", "ls", "--url", cli.url])
     with pytest.raises(SystemExit) as done:
         runpy.run_module("ssshelf", run_name="__main__")
@@ -669,7 +715,7 @@ def test_python_dash_m_ssshelf_runs_main(cli: CLI, monkeypatch: pytest.MonkeyPat
 def test_key_parts_are_shown_as_json() -> None:
     from datetime import date
 
-    from ssshelf._cli_manager import key_json
+    from ssshelf.cli.render import key_json
     from ssshelf.keys import Desc
 
     assert key_json(("a", 1, True, b"\x01\xff", date(2024, 5, 1), Desc(b"\x00"))) == [

@@ -18,21 +18,97 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ._cli_io import Console
-from ._cli_manager import item_json, iter_item_pks, read_items
-from ._cli_progress import Progress
-from ._cli_render import dumps_line
-from ._concurrency import gather_bounded
-from .errors import SerializationError
-from .managers import CManager
+from .._concurrency import gather_bounded
+from ..errors import CorruptItemError, SerializationError
+from ..managers import CManager
+from ..storages.base import MAX_LIST_LIMIT
+from .console import Console
+from .items import item_json
+from .progress import Progress
+from .render import dumps_line
 
 #: Lines parsed, and items written, per batch of an import.
 IMPORT_BATCH = 500
+
+
+async def iter_item_pks(
+    manager: CManager, page_size: int = MAX_LIST_LIMIT
+) -> AsyncIterator[list[str]]:
+    """The pks of the manager's stored items, a page (one list request) at a time."""
+    after: str | None = None
+    while True:
+        page = await manager.storage.list(manager.layout.item_prefix, after=after, limit=page_size)
+        if page.keys:
+            yield [manager.layout.pk_from_item_key(k) for k in page.keys]
+        after = page.next_after
+        if after is None:
+            return
+
+
+@dataclass
+class ItemPage:
+    """Items read for one page of pks; ``unreadable`` names the ones that failed."""
+
+    items: list[tuple[str, Any]] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+async def read_items(manager: CManager, pks: list[str]) -> ItemPage:
+    """Fetch ``pks`` concurrently; missing ones (removed meanwhile) are left out."""
+    results = await gather_bounded((manager.get_item(pk) for pk in pks), manager.max_concurrency)
+    page = ItemPage()
+    for pk, result in zip(pks, results, strict=True):
+        if isinstance(result, CorruptItemError):
+            page.unreadable.append((pk, str(result)))
+        elif isinstance(result, BaseException):
+            raise result
+        elif result is not None:
+            page.items.append((pk, result))
+    return page
+
+
+@contextmanager
+def written_in_full(path: str) -> Iterator[IO[str]]:
+    """A text stream whose content appears at ``path`` only once the block ends normally.
+
+    It writes a temporary file beside ``path`` and renames it over ``path`` at
+    the end; an exception or interruption (Ctrl-C) removes the temporary file
+    and leaves ``path`` as it was.  The new file gets the mode ``path`` had,
+    or the one ``open()`` would give a new file.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=directory
+        )
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
+    try:
+        os.chmod(temporary, _mode_for(path))
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            yield stream
+        os.replace(temporary, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _mode_for(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 async def run_export(manager: CManager, args: argparse.Namespace, console: Console) -> int:
@@ -40,14 +116,15 @@ async def run_export(manager: CManager, args: argparse.Namespace, console: Conso
 
     One page of items is held in memory at a time.  Items that cannot be
     read are reported on stderr and make the command return 1; the rest are
-    exported.
+    exported.  ``--output FILE`` is written in full or not at all.
     """
     progress = Progress("export", console.err, unit="items")
     exported = 0
     unreadable = 0
-    out: IO[str] = args.output_stream or console.out
+    to_file = args.output is not None and args.output != "-"
     with ExitStack() as stack:
         stack.callback(progress.close)
+        out: IO[str] = stack.enter_context(written_in_full(args.output)) if to_file else console.out
         async for pks in iter_item_pks(manager, page_size=args.page_size):
             page = await read_items(manager, pks)
             for pk, error in page.unreadable:
@@ -57,16 +134,15 @@ async def run_export(manager: CManager, args: argparse.Namespace, console: Conso
                 out.write(dumps_line(item_json(manager, item, pk)) + "\n")
             exported += len(page.items)
             progress(exported)
-    if args.output and args.output != "-":
+    if to_file:
         console.note(f"exported {exported} items to {args.output}")
     return 1 if unreadable else 0
 
 
-def _read_batches(stream: IO[str], name: str) -> Iterator[list[tuple[int, bytes]]]:
+def _read_batches(stream: IO[Any], name: str) -> Iterator[list[tuple[int, bytes]]]:
     """Non-blank lines of ``stream`` as (line number, bytes), checked to be JSON."""
     batch: list[tuple[int, bytes]] = []
-    for number, line in enumerate(stream, start=1):
-        text = line.strip()
+    for number, text in _lines(stream, name):
         if not text:
             continue
         try:
@@ -79,6 +155,20 @@ def _read_batches(stream: IO[str], name: str) -> Iterator[list[tuple[int, bytes]
             batch = []
     if batch:
         yield batch
+
+
+def _lines(stream: IO[Any], name: str) -> Iterator[tuple[int, str]]:
+    """(number, stripped text) of each line; bytes that are not UTF-8 are a
+    :class:`SerializationError` naming the line."""
+    for number, line in enumerate(stream, start=1):
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise SerializationError(
+                    f"{name}, line {number}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+                ) from None
+        yield number, line.strip()
 
 
 def _items(manager: CManager, batch: list[tuple[int, bytes]], name: str) -> dict[str, Any]:
@@ -122,7 +212,7 @@ async def run_import(manager: CManager, args: argparse.Namespace, console: Conso
     progress = Progress("import", console.err, unit="items")
     written = skipped = 0
     name = "stdin" if args.input_stream is None else args.file
-    stream: IO[str] = args.input_stream or sys.stdin
+    stream: IO[Any] = args.input_stream or getattr(sys.stdin, "buffer", None) or sys.stdin
     done_lines = 0
     try:
         for batch in _read_batches(stream, name):

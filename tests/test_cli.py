@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from ssshelf.cli.console import Console
 from ssshelf.cli import main
+from ssshelf.cli.console import Console
 from ssshelf.managers import CManager
 from ssshelf.storages.sqlite import SQLiteStorage
 from ssshelf.storages.url import open_storage

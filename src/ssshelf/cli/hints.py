@@ -21,9 +21,7 @@ from ..storages.url import redact_url
 DEFAULT_LIMIT = 100
 
 
-def command_line(
-    args: argparse.Namespace, words: Sequence[str], last: Sequence[str] = ()
-) -> str:
+def command_line(args: argparse.Namespace, words: Sequence[str], last: Sequence[str] = ()) -> str:
     """``ssshelf WORDS…``, the ``--url`` / ``--manager`` this run was given, then ``LAST…``."""
     command = ["ssshelf", *words]
     url: str | None = getattr(args, "url", None)

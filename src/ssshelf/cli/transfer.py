@@ -26,10 +26,10 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .._concurrency import gather_bounded
 from ..errors import CorruptItemError, SerializationError
 from ..managers import CManager
 from ..storages.base import MAX_LIST_LIMIT
+from .bounded import map_bounded
 from .console import Console
 from .items import item_json
 from .progress import Progress
@@ -63,12 +63,12 @@ class ItemPage:
 
 async def read_items(manager: CManager, pks: list[str]) -> ItemPage:
     """Fetch ``pks`` concurrently; missing ones (removed meanwhile) are left out."""
-    results = await gather_bounded((manager.get_item(pk) for pk in pks), manager.max_concurrency)
+    results = await map_bounded(manager.get_item, pks, manager.max_concurrency)
     page = ItemPage()
     for pk, result in zip(pks, results, strict=True):
         if isinstance(result, CorruptItemError):
             page.unreadable.append((pk, str(result)))
-        elif isinstance(result, BaseException):
+        elif isinstance(result, Exception):
             raise result
         elif result is not None:
             page.items.append((pk, result))
@@ -166,7 +166,7 @@ def _lines(stream: IO[Any], name: str) -> Iterator[tuple[int, str]]:
                 line = line.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as exc:
                 raise SerializationError(
-                    f"{name}, line {number}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+                    f"{name}, line {number}: not UTF-8 text ({exc.reason} at byte {exc.start + 1})"
                 ) from None
         yield number, line.strip()
 
@@ -190,12 +190,11 @@ def _items(manager: CManager, batch: list[tuple[int, bytes]], name: str) -> dict
 
 async def _stored(manager: CManager, pks: list[str]) -> set[str]:
     """Which of ``pks`` exist now (a corrupt item counts as existing)."""
-    results = await gather_bounded(
-        (manager.storage.get(manager.layout.item_key(pk)) for pk in pks), manager.max_concurrency
-    )
+    keys = [manager.layout.item_key(pk) for pk in pks]
+    results = await map_bounded(manager.storage.get, keys, manager.max_concurrency)
     found: set[str] = set()
     for pk, result in zip(pks, results, strict=True):
-        if isinstance(result, BaseException):
+        if isinstance(result, Exception):
             raise result
         if result is not None:
             found.add(pk)

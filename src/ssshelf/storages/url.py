@@ -62,7 +62,7 @@ def url_secrets(url: str) -> list[str]:
     for match in _SECRET_VALUE.finditer(url):
         value = match.group(0)[len(match.group(1)) :]
         found.update({value, unquote(value)})
-    return sorted((s for s in found if s), key=len, reverse=True)
+    return sorted((s for s in found if s), key=lambda s: (-len(s), s))
 
 
 def open_storage(url: str | None = None, *, create: bool = True) -> Storage:

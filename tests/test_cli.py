@@ -540,7 +540,10 @@ def test_import_stops_at_a_bad_line_naming_it(cli: CLI, tmp_path: Path) -> None:
     assert code == 2 and f"{source}, line 2: not JSON" in err
     source.write_text('{"no_pk": 1}\n')
     code, _, err = cli("import", str(source))
-    assert code == 2 and "line 1: not an item of Links (KeyError('pk'))" in err
+    assert code == 2 and "line 1: not an item of Links: item has no 'pk' key (keys: 'no_pk')" in err
+    source.write_text('{"pk": null}\n')
+    code, _, err = cli("import", str(source))
+    assert "line 1: not an item of Links: item pk must be a non-empty str or an int, got" in err
 
 
 def test_a_failed_import_says_how_far_it_got(cli: CLI, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ..errors import CorruptItemError, SerializationError
+from ..errors import CorruptItemError, SerializationError, SSShelfError
 from ..managers import CManager
 from ..storages.base import MAX_LIST_LIMIT
 from .bounded import map_bounded
@@ -180,8 +180,9 @@ def _items(manager: CManager, batch: list[tuple[int, bytes]], name: str) -> dict
             item = im.deserialize_item(data)
             pk = str(im.get_pk(item))
         except Exception as exc:
+            why = str(exc) if isinstance(exc, SSShelfError) else repr(exc)
             raise SerializationError(
-                f"{name}, line {number}: not an item of {type(manager).__name__} ({exc!r})"
+                f"{name}, line {number}: not an item of {type(manager).__name__}: {why}"
             ) from None
         items.pop(pk, None)
         items[pk] = item

@@ -138,7 +138,9 @@ JSON_VALUES = st.recursive(
 
 def record_fields(address: Any) -> dict[str, Any]:
     """Strategies for every field of the shape, with ``address`` building the nested model."""
-    addresses = st.builds(address, st.text(max_size=20), st.none() | st.text(max_size=8))
+    addresses = st.builds(
+        address, street=st.text(max_size=20), postcode=st.none() | st.text(max_size=8)
+    )
     return {
         "id": st.text(min_size=1, max_size=20),
         "at": OFFSETS.flatmap(lambda tz: st.datetimes(timezones=st.just(tz))),
@@ -199,8 +201,8 @@ def example_fields(address: Any) -> dict[str, Any]:
         "frozen": frozenset({3, 1}),
         "pair": (1, "one"),
         "floats": (0.5, -0.0),
-        "home": address("1 Main St", "12345"),
-        "history": [address("Old Rd")],
+        "home": address(street="1 Main St", postcode="12345"),
+        "history": [address(street="Old Rd")],
         "scores": {"x": 1},
         "by_number": {2: Decimal("2.50")},
         "note": None,

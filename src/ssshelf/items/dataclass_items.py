@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
-from typing import Any
 
 from ..errors import ConfigurationError, SerializationError
 from .base import T
@@ -66,7 +65,3 @@ class DataclassItems(FieldItems[T]):
         except ValueMismatch as exc:
             raise ValueError(f"stored {self.cls.__qualname__} does not fit: {exc}") from None
         return item
-
-    def to_json(self, item: T) -> Any:
-        """``item`` as the JSON data it is stored as (checked like ``serialize_item``)."""
-        return json.loads(self.serialize_item(item))

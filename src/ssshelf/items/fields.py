@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
@@ -40,6 +41,10 @@ class FieldItems(IManager[T]):
         if isinstance(value, UUID):
             return str(value)
         return pk_text(value, what=f"{self.cls.__qualname__}.{self.pk}")
+
+    def to_json(self, item: T) -> Any:
+        """``item`` as the JSON data it is stored as (checked as ``serialize_item`` does)."""
+        return json.loads(self.serialize_item(item))
 
     def check_item(self, item: object) -> None:
         """:class:`InvalidKeyError` unless ``item`` is an instance of ``cls``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import ConfigurationError
 from .fields import FieldItems, unknown_pk_field
@@ -45,7 +45,6 @@ class MsgspecItems(FieldItems[S]):
         super().__init__(struct, pk, fields[pk])
         self._encoder = msgspec.json.Encoder()
         self._decoder = msgspec.json.Decoder(struct)
-        self._to_builtins = msgspec.to_builtins
 
     def serialize_item(self, item: S) -> bytes:
         self.check_item(item)
@@ -54,7 +53,3 @@ class MsgspecItems(FieldItems[S]):
     def deserialize_item(self, data: bytes) -> S:
         item: S = self._decoder.decode(data)
         return item
-
-    def to_json(self, item: S) -> Any:
-        """``item`` as the JSON data it is stored as."""
-        return self._to_builtins(item)

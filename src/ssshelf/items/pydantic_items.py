@@ -5,7 +5,7 @@ Needs the extra: ``pip install 'ssshelf[pydantic]'``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import ConfigurationError
 from .fields import FieldItems, unknown_pk_field
@@ -63,7 +63,3 @@ class PydanticItems(FieldItems[M]):
     def deserialize_item(self, data: bytes) -> M:
         item: M = self.cls.model_validate_json(data)
         return item
-
-    def to_json(self, item: M) -> Any:
-        """``item`` as the JSON data it is stored as."""
-        return item.model_dump(mode="json", by_alias=True, round_trip=True)

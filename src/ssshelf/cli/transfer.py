@@ -230,10 +230,16 @@ async def run_import(manager: CManager, args: argparse.Namespace, console: Conso
             done_lines = batch[-1][0]
     except BaseException:
         progress.close()
-        console.note(
-            f"import stopped: {name} is stored up to line {done_lines}; fix the problem and "
-            "run the same import again (--skip-existing skips what is stored)"
-        )
+        if done_lines:
+            console.note(
+                f"import stopped: {name} is stored up to line {done_lines}; fix the problem and "
+                "run the same import again (--skip-existing skips what is stored)"
+            )
+        else:
+            console.note(
+                f"import stopped: nothing of {name} was stored; fix the problem and run the "
+                "same import again"
+            )
         raise
     progress.close()
     console.note(f"imported {written} items ({skipped} skipped)")

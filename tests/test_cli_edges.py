@@ -255,6 +255,12 @@ def test_a_finished_export_replaces_the_file_and_keeps_its_mode(shell: Shell) ->
 
 def test_export_into_a_missing_directory_names_the_file_given(shell: Shell) -> None:
     shell.seed(1)
+    (shell.directory / "adir").mkdir()
+    line = one_error_line(
+        shell("export", "-o", "adir", "--url", shell.url, "--manager", "things:Things")
+    )
+    assert line == "ssshelf: error: Is a directory: adir"
+    assert not [p for p in shell.directory.iterdir() if p.suffix == ".partial"]
     target = shell.directory / "no" / "such" / "backup.jsonl"
     line = one_error_line(
         shell("export", "-o", str(target), "--url", shell.url, "--manager", "things:Things")

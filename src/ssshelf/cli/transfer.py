@@ -95,7 +95,10 @@ def written_in_full(path: str) -> Iterator[IO[str]]:
         os.chmod(temporary, _mode_for(path))
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
             yield stream
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, path) from None
     except BaseException:
         with suppress(FileNotFoundError):
             os.unlink(temporary)

@@ -92,6 +92,11 @@ MANAGER_MODULE = textwrap.dedent(
         namespace = "has spaces"
 
 
+    class Fussy(Links):
+        def __init__(self, storage):
+            raise TypeError("Fussy needs a colour")
+
+
     NOT_A_MANAGER = 42
     '''
 )
@@ -729,3 +734,101 @@ def test_key_parts_are_shown_as_json() -> None:
         "2024-05-01",
         {"desc": "00"},
     ]
+
+
+# -- in-process checks of what tests/test_cli_edges.py runs as processes -------------
+
+
+def test_ls_with_no_match_names_the_top_level_prefixes(cli: CLI) -> None:
+    cli.seed(ITEMS[:1])
+    cli.storage_call("put", "plain.json", b"{}")
+    cli.storage_call("put", "zeta/x", b"")
+    code, out, err = cli("ls", "bookmarks/", manager=False)
+    assert (code, out) == (0, "")
+    assert err == (
+        "no keys starting with 'bookmarks/'; "
+        "the store's keys start with: links/, plain.json, zeta/\n"
+    )
+    code, out, err = cli("ls", "--after", "zz", manager=False)
+    assert err.startswith("no keys after 'zz'; the store's keys start with: links/")
+
+
+def test_ls_names_at_most_ten_prefixes(cli: CLI) -> None:
+    cli.create_store()
+    for n in range(12):
+        cli.storage_call("put", f"ns{n:02d}/k", b"")
+    _, _, err = cli("ls", "nothing/", manager=False)
+    assert err.endswith("ns07/, ns08/, ns09/, …\n") and "ns10/" not in err
+
+
+def test_cat_describes_entries_and_reservations(cli: CLI) -> None:
+    cli.seed(ITEMS[:1])
+    entry = cli.storage_call("list", "links/c/by_rank/").keys[0]
+    code, out, _ = cli("cat", entry, manager=False)
+    assert code == 0
+    assert json.loads(out)["index_entry"] == {
+        "namespace": "links",
+        "collection": "by_rank",
+        "key": [1],
+        "pk": "p1",
+        "write": entry.rsplit("!", 1)[1],
+    }
+    _, out, _ = cli("cat", "links/u/by_alias/salias1!", manager=False)
+    document = json.loads(out)
+    assert document["reservation"]["value"] == ["alias1"]
+    assert document["holder"]["pk"] == "p1"
+
+
+def test_describe_key_leaves_other_objects_alone() -> None:
+    from ssshelf.cli.render import describe_key
+
+    assert describe_key("links/c/by_rank/i11/p1!abc", b"not empty") is None
+    assert describe_key("links/c/by_rank/garbage", b"") is None
+    assert describe_key("links/u/by_alias/salias1!", b"not json") is None
+    assert describe_key("has spaces/c/x/i11/p1!ab", b"") is None
+    assert describe_key("links/items/p1", b"") is None
+    assert describe_key("links", b"") is None
+
+
+def test_an_export_that_fails_leaves_the_old_file(cli: CLI, tmp_path: Path) -> None:
+    cli.seed(ITEMS[:2])
+    target = tmp_path / "backup.jsonl"
+    target.write_text("old\n")
+    argv = ["export", "-o", str(target), "--url", cli.url, "--manager", "cli_links:Opaque"]
+    assert main(argv) == 2
+    assert "does not serialise to JSON" in cli.capsys.readouterr().err
+    assert target.read_text() == "old\n"
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_manager_that_cannot_be_made_or_imported_is_one_line(cli: CLI) -> None:
+    cli.create_store()
+    assert main(["stats", "--url", cli.url, "--manager", "cli_links:Fussy"]) == 2
+    assert cli.capsys.readouterr().err == (
+        "ssshelf: error: cannot create cli_links:Fussy over the store: "
+        "TypeError: Fussy needs a colour\n"
+    )
+    (cli.directory / "raising.py").write_text("raise RuntimeError('no config here')\n")
+    assert main(["stats", "--url", cli.url, "--manager", "raising:X"]) == 2
+    assert cli.capsys.readouterr().err == (
+        "ssshelf: error: module 'raising' for --manager failed while importing: "
+        "RuntimeError: no config here\n"
+    )
+
+
+def test_an_import_that_is_not_utf8_or_not_json_names_the_line(cli: CLI, tmp_path: Path) -> None:
+    source = tmp_path / "bad.jsonl"
+    source.write_bytes(b'{"pk": "a", "created_at": "2024-01-01T00:00:00", "rank": 1}\n\xff\n')
+    code, _, err = cli("import", str(source))
+    assert code == 2
+    assert err.splitlines() == [
+        f"import stopped: nothing of {source} was stored; fix the problem and run the same "
+        "import again",
+        f"ssshelf: error: {source}, line 2: not UTF-8 text (invalid start byte at byte 1)",
+    ]
+
+
+def test_console_errors_are_one_line() -> None:
+    err = io.StringIO()
+    Console(err=err).error("first\n  second\n")
+    assert err.getvalue() == "ssshelf: error: first second\n"

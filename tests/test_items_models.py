@@ -155,6 +155,15 @@ def test_another_class_or_a_bad_pk_is_an_invalid_key(items: Any) -> None:
         items.get_pk(record)
 
 
+def test_a_missing_extra_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pydantic", None)  # what an uninstalled module looks like
+    monkeypatch.setitem(sys.modules, "msgspec", None)
+    with pytest.raises(ConfigurationError, match=r"pip install 'ssshelf\[pydantic\]'"):
+        PydanticItems(PRecord, pk="id")
+    with pytest.raises(ConfigurationError, match=r"pip install 'ssshelf\[msgspec\]'"):
+        MsgspecItems(MRecord, pk="id")
+
+
 def test_importing_ssshelf_needs_neither_extra_and_a_missing_one_is_explained() -> None:
     script = (
         "import sys\n"

@@ -47,20 +47,20 @@ class IManager(Generic[T]):
     * items are written with :func:`ssshelf.utils.json_dump` and read back
       with :func:`json.loads`, so what JSON cannot hold comes back changed:
 
-      ========================  ==============================================
-      stored                    read back as
-      ========================  ==============================================
-      ``datetime``, ``date``    ISO 8601 ``str`` (an aware datetime keeps its
-                                offset: ``"2024-05-01T12:00:00+02:00"``)
-      ``tuple``                 ``list``
-      ``set``, ``frozenset``    sorted ``list``
-      ``Decimal``               ``str`` with the same digits (``"9.90"``)
-      ``UUID``                  ``str`` (``"1b4e28ba-2fa1-…"``)
-      ``bytes``                 base64 ``str``
-      ``int`` dict keys         ``str`` keys (``{1: "a"}`` → ``{"1": "a"}``)
-      ``float('nan')``, ``inf`` ``nan``, ``inf`` again (written as the
-                                non-standard ``NaN`` / ``Infinity``)
-      ========================  ==============================================
+      ============================  ==============================================
+      stored                        read back as
+      ============================  ==============================================
+      ``datetime``, ``date``        ISO 8601 ``str`` (an aware datetime keeps its
+                                    offset: ``"2024-05-01T12:00:00+02:00"``)
+      ``tuple``                     ``list``
+      ``set``, ``frozenset``        sorted ``list``
+      ``Decimal``                   ``str`` with the same digits (``"9.90"``)
+      ``UUID``                      ``str`` (``"1b4e28ba-2fa1-…"``)
+      ``bytes``                     base64 ``str``
+      ``int`` dict keys             ``str`` keys (``{1: "a"}`` → ``{"1": "a"}``)
+      ``float('nan')``, ``inf``     ``nan``, ``inf`` again (written as the
+                                    non-standard ``NaN`` / ``Infinity``)
+      ============================  ==============================================
 
       Any other type is a :class:`~ssshelf.errors.SerializationError` before
       any request.  To get the types back, use a typed item manager.

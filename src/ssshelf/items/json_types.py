@@ -17,8 +17,9 @@ type                                        JSON
 ``bytes``                                   a base64 string
 ``Enum`` subclasses                         the member's value (str, int, float or bool)
 ``Literal[...]``                            the value (str, int or bool)
-``list[X]``, ``tuple[X, ...]``,             arrays (a set's elements in a fixed order)
-``tuple[X, Y]``, ``set[X]``, ``frozenset[X]``
+``list[X]``, ``tuple[X, ...]``              arrays
+``tuple[X, Y]``                             an array of that length
+``set[X]``, ``frozenset[X]``                arrays, the elements in one fixed order
 ``dict[K, V]``                              an object; ``K`` one of str, int, UUID,
                                             Decimal, date, datetime, or an Enum
 dataclasses                                 an object of its ``init`` fields

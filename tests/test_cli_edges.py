@@ -180,6 +180,20 @@ def test_an_empty_file_is_refused_by_readers_and_import_refuses_a_foreign_file(
     assert tables == ["users"]
 
 
+def test_readers_leave_a_store_byte_for_byte_as_it_was(shell: Shell) -> None:
+    shell.seed(20)
+    before = shell.store.read_bytes()
+    for argv in READERS[:7]:
+        done = shell(*argv, "--url", shell.url)
+        assert done.returncode in (0, 1), done.stderr  # get/cat of t1: nothing there
+    assert shell.store.read_bytes() == before
+    assert sorted(p.name for p in shell.directory.iterdir()) == [
+        "seed.jsonl",
+        "things.db",
+        "things.py",
+    ]
+
+
 def test_only_import_creates_the_store(shell: Shell) -> None:
     assert shell("check", "--url", shell.url, "--manager", "things:Things").returncode == 2
     assert not shell.store.exists()

@@ -3,8 +3,7 @@
 Each line is one item's serialised form (``serialize_item``) as compact JSON;
 ``import`` turns a line back into an item with ``deserialize_item`` and
 stores it with ``add_items``.  The two round-trip for any item manager whose
-serialised form is JSON (the default one, and the typed codecs in
-``examples/typed_items.py``).
+serialised form is JSON (every one in :mod:`ssshelf.items`).
 
 Resuming an interrupted import: writes are addressed by pk, so running the
 same import again converges to the same state — nothing is duplicated, the
@@ -18,11 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -31,6 +28,7 @@ from ..managers import CManager
 from ..storages.base import MAX_LIST_LIMIT
 from .bounded import map_bounded
 from .console import Console
+from .files import written_in_full
 from .items import item_json
 from .progress import Progress
 from .render import dumps_line
@@ -73,45 +71,6 @@ async def read_items(manager: CManager, pks: list[str]) -> ItemPage:
         elif result is not None:
             page.items.append((pk, result))
     return page
-
-
-@contextmanager
-def written_in_full(path: str) -> Iterator[IO[str]]:
-    """A text stream whose content appears at ``path`` only once the block ends normally.
-
-    It writes a temporary file beside ``path`` and renames it over ``path`` at
-    the end; an exception or interruption (Ctrl-C) removes the temporary file
-    and leaves ``path`` as it was.  The new file gets the mode ``path`` had,
-    or the one ``open()`` would give a new file.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temporary = tempfile.mkstemp(
-            prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=directory
-        )
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, path) from None
-    try:
-        os.chmod(temporary, _mode_for(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            yield stream
-        try:
-            os.replace(temporary, path)
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, path) from None
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-def _mode_for(path: str) -> int:
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 async def run_export(manager: CManager, args: argparse.Namespace, console: Console) -> int:

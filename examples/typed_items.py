@@ -1,20 +1,24 @@
-"""Typed items: dataclasses stored through a small JSON codec.
+"""Typed items: dataclasses stored with the ready-made ``DataclassItems``.
 
 ssshelf stores whatever ``IManager.serialize_item`` returns and hands back
 whatever ``deserialize_item`` makes of it, so items can be real types instead
-of dicts.  :class:`DataclassCodec` is one such item manager, driven by the
-dataclass's type hints:
+of dicts.  :class:`ssshelf.items.DataclassItems` is the item manager for
+dataclasses, driven by their type hints:
 
-* fields of type ``str``, ``int``, ``float``, ``bool``, ``Decimal``, ``date``,
-  ``datetime``, ``Enum`` subclasses, nested dataclasses, ``list[X]``,
-  ``tuple[X, ...]`` and ``X | None`` are written as JSON and read back as
-  exactly those types;
+* ``str``, ``int``, ``float``, ``bool``, ``Decimal``, ``date``, ``datetime``,
+  ``UUID``, ``bytes``, ``Enum`` subclasses, nested dataclasses, ``list[X]``,
+  ``tuple[X, ...]``, ``set[X]``, ``dict[K, V]`` and ``X | None`` fields are
+  written as JSON and read back as exactly those types;
 * a field missing from a stored item takes its default (so adding a field
   with a default needs no migration); a stored field the class no longer has
   is ignored;
-* anything else fails loudly: writing an object of another class raises
-  before any request, reading a payload that does not fit raises
-  :class:`ssshelf.errors.CorruptItemError` naming the stored key.
+* anything else fails loudly: a field type that cannot round-trip when the
+  item manager is made, a value of the wrong type before any request, a
+  payload that does not fit as :class:`ssshelf.errors.CorruptItemError`
+  naming the stored key.
+
+``PydanticItems`` and ``MsgspecItems`` do the same for pydantic models and
+msgspec Structs (see docs/items.md).
 
 Run it: ``python examples/typed_items.py [STORAGE_URL]`` (default ``memory://``).
 """
@@ -24,109 +28,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import json
 import sys
-import types
-import typing
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
 
-from ssshelf import CManager, Collection, Desc, IManager
-
-T = TypeVar("T")
-
-
-def encode(value: Any) -> Any:
-    """A dataclass instance (or field value) as plain JSON data."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return encode(value.value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return [encode(v) for v in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise TypeError(f"cannot encode {type(value).__name__}: {value!r}")
-
-
-def decode(kind: Any, data: Any) -> Any:
-    """Rebuild a value of type ``kind`` from what :func:`encode` wrote."""
-    origin = typing.get_origin(kind)
-    args = typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        if data is None and type(None) in args:
-            return None
-        options = [a for a in args if a is not type(None)]
-        if len(options) != 1:
-            raise TypeError(f"only X | None unions are supported, not {kind}")
-        return decode(options[0], data)
-    if origin is list:
-        return [decode(args[0], v) for v in _expect(list, data)]
-    if origin is tuple:
-        return tuple(decode(args[0], v) for v in _expect(list, data))
-    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-        return _decode_dataclass(kind, _expect(dict, data))
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(data)
-    if kind is datetime:
-        return datetime.fromisoformat(_expect(str, data))
-    if kind is date:
-        return date.fromisoformat(_expect(str, data))
-    if kind is Decimal:
-        return Decimal(_expect(str, data))
-    if kind is float and isinstance(data, int) and not isinstance(data, bool):
-        return float(data)
-    if kind in (str, int, float, bool) and type(data) is kind:
-        return data
-    raise TypeError(f"expected {getattr(kind, '__name__', kind)}, got {data!r}")
-
-
-def _expect(kind: type[T], data: Any) -> T:
-    if not isinstance(data, kind):
-        raise TypeError(f"expected a JSON {kind.__name__}, got {data!r}")
-    return data
-
-
-def _decode_dataclass(cls: type[T], data: dict[str, Any]) -> T:
-    hints = typing.get_type_hints(cls)
-    values = {
-        f.name: decode(hints[f.name], data[f.name])
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if f.name in data
-    }
-    return cls(**values)
-
-
-class DataclassCodec(IManager, Generic[T]):
-    """Items of dataclass ``cls``, identified by field ``pk_field``, stored as JSON."""
-
-    def __init__(self, cls: type[T], *, pk_field: str) -> None:
-        if not dataclasses.is_dataclass(cls):
-            raise TypeError(f"{cls!r} is not a dataclass")
-        if pk_field not in {f.name for f in dataclasses.fields(cls)}:
-            raise TypeError(f"{cls.__name__} has no field {pk_field!r}")
-        self.cls = cls
-        self.pk_field = pk_field
-
-    def get_pk(self, item: Any) -> str:
-        return str(getattr(self._check(item), self.pk_field))
-
-    def serialize_item(self, item: Any) -> bytes:
-        return json.dumps(encode(self._check(item)), separators=(",", ":")).encode()
-
-    def deserialize_item(self, data: bytes) -> T:
-        return decode(self.cls, json.loads(data))  # type: ignore[no-any-return]
-
-    def _check(self, item: Any) -> T:
-        if not isinstance(item, self.cls):
-            raise TypeError(f"expected a {self.cls.__name__}, got {type(item).__name__}")
-        return item
-
+from ssshelf import CManager, Collection, Desc
+from ssshelf.items import DataclassItems
 
 # -- an application's types -----------------------------------------------------
 
@@ -170,7 +77,7 @@ class ByTag(Collection):
 
 
 class Books(CManager):
-    item_manager = DataclassCodec(Book, pk_field="isbn")
+    item_manager = DataclassItems(Book, pk="isbn")
     namespace = "books"
     by_author = ByAuthorNewestFirst()
     by_tag = ByTag()

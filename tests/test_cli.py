@@ -11,6 +11,7 @@ import asyncio
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -20,9 +21,10 @@ from typing import Any
 
 import pytest
 
-from ssshelf._cli_io import Console
 from ssshelf.cli import main
+from ssshelf.cli.console import Console
 from ssshelf.managers import CManager
+from ssshelf.storages.sqlite import SQLiteStorage
 from ssshelf.storages.url import open_storage
 
 MANAGER_MODULE = textwrap.dedent(
@@ -90,6 +92,11 @@ MANAGER_MODULE = textwrap.dedent(
         namespace = "has spaces"
 
 
+    class Fussy(Links):
+        def __init__(self, storage):
+            raise TypeError("Fussy needs a colour")
+
+
     NOT_A_MANAGER = 42
     '''
 )
@@ -123,8 +130,21 @@ class CLI:
         out, err = self.capsys.readouterr()
         return code, out, err
 
+    def run_hint(self, err: str) -> tuple[int, str, str]:
+        """Run the command a "more follow" hint on stderr spells out, as pasted."""
+        hint = err.strip().rsplit("follow: ", 1)[1]
+        words = shlex.split(hint)
+        assert words[0] == "ssshelf"
+        code = main(words[1:])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
     def json_lines(self, text: str) -> list[Any]:
         return [json.loads(line) for line in text.splitlines()]
+
+    def create_store(self, path: Path | None = None) -> None:
+        """An empty ssshelf store at ``path`` (default: this test's store)."""
+        asyncio.run(SQLiteStorage(path or self.directory / "store.db").close())
 
     def seed(self, items: list[dict[str, Any]] = ITEMS) -> None:
         source = self.directory / "seed.jsonl"
@@ -182,12 +202,14 @@ def test_ls_pages_with_a_hint_for_the_next_page(cli: CLI) -> None:
     code, first, err = cli("ls", "links/items/", "--limit", "2", manager=False)
     assert code == 0
     assert first.splitlines() == ["links/items/p1", "links/items/p2"]
-    assert "ssshelf ls links/items/ --after links/items/p2" in err
-    code, rest, err = cli(
-        "ls", "links/items/", "--after", "links/items/p2", "--limit", "5", manager=False
+    assert err == (
+        "more keys follow: ssshelf ls links/items/ --limit 2 "
+        f"--url {cli.url} --after links/items/p2\n"
     )
-    assert rest.splitlines() == ["links/items/p3", "links/items/p4", "links/items/p5"]
-    assert err == ""
+    code, second, err = cli.run_hint(err)
+    assert second.splitlines() == ["links/items/p3", "links/items/p4"]
+    code, rest, err = cli.run_hint(err)
+    assert (code, rest, err) == (0, "links/items/p5\n", "")
 
 
 def test_ls_json_gives_keys_and_cursor(cli: CLI) -> None:
@@ -236,6 +258,7 @@ def test_cat_pretty_prints_json_and_passes_other_bytes_through(cli: CLI) -> None
 
 
 def test_cat_of_a_missing_key_exits_1(cli: CLI) -> None:
+    cli.create_store()
     code, out, err = cli("cat", "no/such/key", manager=False)
     assert (code, out) == (1, "")
     assert err == "ssshelf: error: no object with key 'no/such/key'\n"
@@ -266,14 +289,11 @@ def test_list_prints_json_lines_in_index_order_and_pages(cli: CLI) -> None:
     code, out, err = cli("list", "by_created", "--limit", "2")
     assert code == 0
     assert [i["pk"] for i in cli.json_lines(out)] == ["p5", "p4"]
-    cursor = err.rsplit("--after ", 1)[1].strip().strip("'")
     seen = ["p5", "p4"]
-    while True:
-        code, out, err = cli("list", "by_created", "--limit", "2", "--after", cursor)
+    while err:
+        code, out, err = cli.run_hint(err)
+        assert code == 0
         seen += [i["pk"] for i in cli.json_lines(out)]
-        if not err:
-            break
-        cursor = err.rsplit("--after ", 1)[1].strip().strip("'")
     assert seen == ["p5", "p4", "p3", "p2", "p1"]
 
 
@@ -298,16 +318,38 @@ def test_list_hint_repeats_the_prefix(cli: CLI) -> None:
     cli.seed()
     _, out, err = cli("list", "by_tag", "--prefix", "py", "--limit", "1")
     assert [i["pk"] for i in cli.json_lines(out)] == ["p1"]
-    assert "ssshelf list by_tag --prefix py --after" in err
+    assert err.startswith(
+        f"more follow: ssshelf list by_tag --prefix py --limit 1 --url {cli.url} "
+        "--manager cli_links:Links --after "
+    )
+    _, out, err = cli.run_hint(err)
+    assert [i["pk"] for i in cli.json_lines(out)] == ["p2"], "the same prefix, one a page"
+    _, out, err = cli("list", "by_rank", "--keys", "--limit", "3")
+    _, out, err = cli.run_hint(err)
+    assert [row["pk"] for row in cli.json_lines(out)] == ["p4", "p5"], "entries again"
+
+
+def test_hints_leave_out_what_the_environment_gives(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli.seed()
+    monkeypatch.setenv("SSSHELF_URL", cli.url)
+    monkeypatch.setenv("SSSHELF_MANAGER", "cli_links:Links")
+    assert main(["list", "by_created", "--limit", "4"]) == 0
+    err = cli.capsys.readouterr().err
+    assert err.startswith("more follow: ssshelf list by_created --limit 4 --after ")
+    assert [i["pk"] for i in cli.json_lines(cli.run_hint(err)[1])] == ["p1"]
 
 
 def test_list_of_an_unknown_collection_names_the_known_ones(cli: CLI) -> None:
+    cli.create_store()
     code, _, err = cli("list", "nope")
     assert code == 2
     assert "Links has no collection 'nope' (it has: by_alias, by_created, by_rank, by_tag)" in err
 
 
 def test_list_rejects_a_bad_typed_part(cli: CLI) -> None:
+    cli.create_store()
     code, _, err = cli("list", "by_rank", "--prefix", "int:four")
     assert code == 2 and "key part 'int:four'" in err
 
@@ -503,7 +545,10 @@ def test_import_stops_at_a_bad_line_naming_it(cli: CLI, tmp_path: Path) -> None:
     assert code == 2 and f"{source}, line 2: not JSON" in err
     source.write_text('{"no_pk": 1}\n')
     code, _, err = cli("import", str(source))
-    assert code == 2 and "line 1: not an item of Links (KeyError('pk'))" in err
+    assert code == 2 and "line 1: not an item of Links: item has no 'pk' key (keys: 'no_pk')" in err
+    source.write_text('{"pk": null}\n')
+    code, _, err = cli("import", str(source))
+    assert "line 1: not an item of Links: item pk must be a non-empty str or an int, got" in err
 
 
 def test_a_failed_import_says_how_far_it_got(cli: CLI, tmp_path: Path) -> None:
@@ -569,6 +614,7 @@ def test_export_needs_json_payloads(cli: CLI) -> None:
     ],
 )
 def test_expected_errors_are_one_line_and_exit_2(cli: CLI, argv: list[str], message: str) -> None:
+    cli.create_store(cli.directory / "ssshelf.db")  # the default store, so that URLs are not why
     code = main(argv)
     out, err = cli.capsys.readouterr()
     assert code == 2 and out == ""
@@ -587,8 +633,15 @@ def test_manager_and_url_come_from_the_environment(
 
 
 def test_the_default_store_is_ssshelf_db_in_the_current_directory(cli: CLI) -> None:
-    assert main(["ls"]) == 0
+    source = cli.directory / "one.jsonl"
+    source.write_text(json.dumps(ITEMS[0]) + "\n")
+    assert main(["ls"]) == 2, "readers never create the default store"
+    assert not (cli.directory / "ssshelf.db").exists()
+    assert main(["import", str(source), "--manager", "cli_links:Links"]) == 0
     assert (cli.directory / "ssshelf.db").exists()
+    cli.capsys.readouterr()
+    assert main(["ls", "links/items/"]) == 0
+    assert cli.capsys.readouterr().out == "links/items/p1\n"
 
 
 def test_help_exits_0(cli: CLI) -> None:
@@ -611,7 +664,7 @@ def test_ctrl_c_exits_130(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
     async def interrupted(*args: Any, **kwargs: Any) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("ssshelf.cli._run", interrupted)
+    monkeypatch.setattr("ssshelf.cli.app._run", interrupted)
     assert main(["ls"]) == 130
     assert cli.capsys.readouterr().err == "ssshelf: error: interrupted\n"
 
@@ -660,6 +713,7 @@ def test_the_console_script_runs_in_a_subprocess(cli: CLI) -> None:
 def test_python_dash_m_ssshelf_runs_main(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
     import runpy
 
+    cli.create_store()
     monkeypatch.setattr(sys, "argv", ["ssshelf", "ls", "--url", cli.url])
     with pytest.raises(SystemExit) as done:
         runpy.run_module("ssshelf", run_name="__main__")
@@ -669,7 +723,7 @@ def test_python_dash_m_ssshelf_runs_main(cli: CLI, monkeypatch: pytest.MonkeyPat
 def test_key_parts_are_shown_as_json() -> None:
     from datetime import date
 
-    from ssshelf._cli_manager import key_json
+    from ssshelf.cli.render import key_json
     from ssshelf.keys import Desc
 
     assert key_json(("a", 1, True, b"\x01\xff", date(2024, 5, 1), Desc(b"\x00"))) == [
@@ -680,3 +734,101 @@ def test_key_parts_are_shown_as_json() -> None:
         "2024-05-01",
         {"desc": "00"},
     ]
+
+
+# -- in-process checks of what tests/test_cli_edges.py runs as processes -------------
+
+
+def test_ls_with_no_match_names_the_top_level_prefixes(cli: CLI) -> None:
+    cli.seed(ITEMS[:1])
+    cli.storage_call("put", "plain.json", b"{}")
+    cli.storage_call("put", "zeta/x", b"")
+    code, out, err = cli("ls", "bookmarks/", manager=False)
+    assert (code, out) == (0, "")
+    assert err == (
+        "no keys starting with 'bookmarks/'; "
+        "the store's keys start with: links/, plain.json, zeta/\n"
+    )
+    code, out, err = cli("ls", "--after", "zz", manager=False)
+    assert err.startswith("no keys after 'zz'; the store's keys start with: links/")
+
+
+def test_ls_names_at_most_ten_prefixes(cli: CLI) -> None:
+    cli.create_store()
+    for n in range(12):
+        cli.storage_call("put", f"ns{n:02d}/k", b"")
+    _, _, err = cli("ls", "nothing/", manager=False)
+    assert err.endswith("ns07/, ns08/, ns09/, …\n") and "ns10/" not in err
+
+
+def test_cat_describes_entries_and_reservations(cli: CLI) -> None:
+    cli.seed(ITEMS[:1])
+    entry = cli.storage_call("list", "links/c/by_rank/").keys[0]
+    code, out, _ = cli("cat", entry, manager=False)
+    assert code == 0
+    assert json.loads(out)["index_entry"] == {
+        "namespace": "links",
+        "collection": "by_rank",
+        "key": [1],
+        "pk": "p1",
+        "write": entry.rsplit("!", 1)[1],
+    }
+    _, out, _ = cli("cat", "links/u/by_alias/salias1!", manager=False)
+    document = json.loads(out)
+    assert document["reservation"]["value"] == ["alias1"]
+    assert document["holder"]["pk"] == "p1"
+
+
+def test_describe_key_leaves_other_objects_alone() -> None:
+    from ssshelf.cli.render import describe_key
+
+    assert describe_key("links/c/by_rank/i11/p1!abc", b"not empty") is None
+    assert describe_key("links/c/by_rank/garbage", b"") is None
+    assert describe_key("links/u/by_alias/salias1!", b"not json") is None
+    assert describe_key("has spaces/c/x/i11/p1!ab", b"") is None
+    assert describe_key("links/items/p1", b"") is None
+    assert describe_key("links", b"") is None
+
+
+def test_an_export_that_fails_leaves_the_old_file(cli: CLI, tmp_path: Path) -> None:
+    cli.seed(ITEMS[:2])
+    target = tmp_path / "backup.jsonl"
+    target.write_text("old\n")
+    argv = ["export", "-o", str(target), "--url", cli.url, "--manager", "cli_links:Opaque"]
+    assert main(argv) == 2
+    assert "does not serialise to JSON" in cli.capsys.readouterr().err
+    assert target.read_text() == "old\n"
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_manager_that_cannot_be_made_or_imported_is_one_line(cli: CLI) -> None:
+    cli.create_store()
+    assert main(["stats", "--url", cli.url, "--manager", "cli_links:Fussy"]) == 2
+    assert cli.capsys.readouterr().err == (
+        "ssshelf: error: cannot create cli_links:Fussy over the store: "
+        "TypeError: Fussy needs a colour\n"
+    )
+    (cli.directory / "raising.py").write_text("raise RuntimeError('no config here')\n")
+    assert main(["stats", "--url", cli.url, "--manager", "raising:X"]) == 2
+    assert cli.capsys.readouterr().err == (
+        "ssshelf: error: module 'raising' for --manager failed while importing: "
+        "RuntimeError: no config here\n"
+    )
+
+
+def test_an_import_that_is_not_utf8_or_not_json_names_the_line(cli: CLI, tmp_path: Path) -> None:
+    source = tmp_path / "bad.jsonl"
+    source.write_bytes(b'{"pk": "a", "created_at": "2024-01-01T00:00:00", "rank": 1}\n\xff\n')
+    code, _, err = cli("import", str(source))
+    assert code == 2
+    assert err.splitlines() == [
+        f"import stopped: nothing of {source} was stored; fix the problem and run the same "
+        "import again",
+        f"ssshelf: error: {source}, line 2: not UTF-8 text (invalid start byte at byte 1)",
+    ]
+
+
+def test_console_errors_are_one_line() -> None:
+    err = io.StringIO()
+    Console(err=err).error("first\n  second\n")
+    assert err.getvalue() == "ssshelf: error: first second\n"

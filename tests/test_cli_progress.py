@@ -7,9 +7,9 @@ from datetime import date, datetime
 
 import pytest
 
-from ssshelf._cli_io import Console
-from ssshelf._cli_progress import Progress
-from ssshelf._cli_render import parse_part
+from ssshelf.cli.console import Console
+from ssshelf.cli.progress import Progress
+from ssshelf.cli.render import parse_part
 from ssshelf.errors import InvalidArgument
 from ssshelf.keys import Desc
 

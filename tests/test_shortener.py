@@ -242,6 +242,9 @@ async def test_recent_links_page_newest_first(client: Client) -> None:
         ({"limit": "ten"}, "limit must be a number"),
         ({"after": "has space"}, "cursor is not valid"),
         ({"after": "x" * 1025}, "cursor is not valid"),
+        ({"after": "zzz"}, "That page cursor is not one of ours"),
+        ({"after": "Utvtpxuu/k7Qx2mZ"}, "That page cursor is not one of ours"),
+        ({"after": "s1!/k7Qx2mZ!00"}, "That page cursor is not one of ours"),  # not a time
     ],
 )
 async def test_bad_paging_parameters_are_400(
@@ -308,6 +311,8 @@ async def test_the_page_lists_recent_links_with_a_pager(client: Client) -> None:
     assert second.text.count("<tr><td>") == 1
     assert "https://example.com/0" in second.text and "« Newest" in second.text
     assert (await client.get("/?after=bad%20cursor")).status_code == 400
+    foreign = await client.get("/?after=zzz")
+    assert foreign.status_code == 400 and "not one of ours" in foreign.text
     assert "created" not in (await client.get("/?created=nothing-here")).text.split("<h2>")[0]
 
 

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ssshelf import AlreadyExistsError, UniqueViolation
+from ssshelf import AlreadyExistsError, Desc, UniqueViolation
+from ssshelf.errors import InvalidArgument
+from ssshelf.keys import decode_tuple
 
 from .clicks import ClickCounter
 from .manager import Link, LinkManager
@@ -24,6 +26,7 @@ CODE_ALPHABET = "23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
 CODE_LENGTH = 7
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+NOT_OURS = "That page cursor is not one of ours; use the one a previous page gave."
 
 
 class AliasTaken(Exception):
@@ -134,10 +137,34 @@ class Links:
             return None
 
     async def recent(self, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
-        """Links newest first, ``limit`` (1 … 100) a page, from cursor ``after``."""
+        """Links newest first, ``limit`` (1 … 100) a page, from cursor ``after``.
+
+        A cursor that no page of ours printed is :class:`Invalid`, never an
+        empty page.
+        """
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise Invalid(f"limit must be between 1 and {MAX_PAGE_SIZE}.")
-        resp: dict[str, Any] = await self.manager.by_created.get_items(
-            max_keys=limit, after=check_cursor(after)
-        )
+        cursor = self._check_ours(check_cursor(after))
+        try:
+            resp: dict[str, Any] = await self.manager.by_created.get_items(
+                max_keys=limit, after=cursor
+            )
+        except InvalidArgument:
+            raise Invalid(NOT_OURS) from None
         return Page(list(resp["items"]), resp.get("after"))
+
+    def _check_ours(self, cursor: str | None) -> str | None:
+        """``cursor`` if it names a place in ``by_created`` (a creation time and a code)."""
+        if cursor is None:
+            return None
+        layout = self.manager.layout
+        try:
+            encoded, _, _ = layout.parse_entry(
+                "by_created", layout.entry_prefix("by_created") + cursor
+            )
+            key = decode_tuple(encoded)
+        except ValueError:
+            raise Invalid(NOT_OURS) from None
+        if len(key) != 1 or not isinstance(key[0], Desc) or not isinstance(key[0].value, datetime):
+            raise Invalid(NOT_OURS)
+        return cursor

@@ -4,34 +4,36 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 
 def convert_datetime_to_str(dt: datetime) -> str:
-    """Format a datetime as ``YYYY-MM-DDTHH:MM:SSZ`` (second precision, as the seed did).
+    """Format a datetime as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (second precision, as the seed did).
 
-    Strings of this form sort in time order, which is what makes them usable
-    as collection keys.
+    An aware datetime is converted to UTC first; a naive one is taken as UTC
+    already.  Strings of this form sort in time order, which is what makes
+    them usable as collection keys.
     """
+    if dt.tzinfo is not None and dt.utcoffset() is not None:
+        dt = dt.astimezone(UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, Decimal):
+    if isinstance(value, UUID | Decimal):
         return str(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, set | frozenset):
-        return sorted(value)
+        try:
+            return sorted(value)
+        except TypeError:  # elements that do not compare: a fixed order all the same
+            return sorted(value, key=lambda v: json.dumps(v, default=_default, sort_keys=True))
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 

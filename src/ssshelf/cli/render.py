@@ -6,7 +6,10 @@
   JSON outputs; :class:`NotJSONError` says so otherwise.
 * A raw object (``cat``) is shown as pretty JSON when it is JSON; an ssshelf
   item object (header line ``ssshelf:1 {...}`` then the payload) is shown as
-  one JSON document ``{"ssshelf": <header>, "item": <payload>}``.
+  one JSON document ``{"ssshelf": <header>, "item": <payload>}``; an index
+  entry or a unique reservation is described from its key (:func:`describe_key`).
+* Key parts are shown as JSON (:func:`key_json`): dates in ISO 8601, bytes in
+  hex, a descending part as ``{"desc": value}``.
 * Key parts on the command line are strings unless tagged:
   ``int:42``, ``bool:true``, ``date:2024-05-01``, ``datetime:2024-05-01T12:00:00``,
   ``str:int:42`` (the literal string ``int:42``), and ``desc:`` before any of
@@ -19,9 +22,10 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from .envelope import MAGIC
-from .errors import InvalidArgument, SSShelfError
-from .keys import Desc
+from ..envelope import MAGIC
+from ..errors import ConfigurationError, InvalidArgument, SSShelfError
+from ..keys import Desc, decode_tuple
+from ..layout import Layout
 
 
 class NotJSONError(SSShelfError):
@@ -67,6 +71,55 @@ def render_object(data: bytes) -> bytes:
     except (ValueError, UnicodeDecodeError):
         return data
     return (dumps_pretty(value) + "\n").encode("utf-8")
+
+
+def describe_key(key: str, data: bytes) -> dict[str, Any] | None:
+    """What an index entry or a reservation is, read from its key; ``None`` otherwise.
+
+    An entry ``<ns>/c/<collection>/<key>/<pk>!<write>`` must be empty; a
+    reservation ``<ns>/u/<collection>/<key>`` holds its holder as JSON.
+    """
+    namespace, kind, collection, rest = [*key.split("/", 3), "", "", ""][:4]
+    if kind not in {"c", "u"} or not collection or not rest:
+        return None
+    try:
+        layout = Layout(namespace)
+        if kind == "c":
+            if data:
+                return None
+            encoded, pk, write_id = layout.parse_entry(collection, key)
+            entry = {
+                "namespace": namespace,
+                "collection": collection,
+                "key": key_json(decode_tuple(encoded)),
+                "pk": pk,
+                "write": write_id,
+            }
+            return {"index_entry": entry}
+        holder = json.loads(data)
+        reservation = {
+            "namespace": namespace,
+            "collection": collection,
+            "value": key_json(decode_tuple(rest)),
+        }
+        return {"reservation": reservation, "holder": holder}
+    except (ConfigurationError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def key_json(key: tuple[Any, ...]) -> list[Any]:
+    """A key tuple as JSON: dates ISO 8601, bytes hex, ``Desc(x)`` as ``{"desc": x}``."""
+    return [_part_json(p) for p in key]
+
+
+def _part_json(part: Any) -> Any:
+    if isinstance(part, Desc):
+        return {"desc": _part_json(part.value)}
+    if isinstance(part, datetime | date):
+        return part.isoformat()
+    if isinstance(part, bytes):
+        return part.hex()
+    return part
 
 
 def _json_or_text(payload: bytes) -> Any:

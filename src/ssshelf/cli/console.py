@@ -9,10 +9,15 @@ from typing import TextIO
 
 @dataclass
 class Console:
-    """The two output streams of one CLI run (``sys.stdout``/``sys.stderr`` by default)."""
+    """The two output streams of one CLI run (``sys.stdout``/``sys.stderr`` by default).
+
+    ``secrets`` are masked as ``***`` in every note and error (credentials
+    written into a storage URL); results on stdout are data and left as they are.
+    """
 
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
+    secrets: list[str] = field(default_factory=list)
 
     def line(self, text: str) -> None:
         """One line of results on stdout."""
@@ -30,8 +35,15 @@ class Console:
 
     def note(self, text: str) -> None:
         """A remark for a person on stderr (never mixed into results)."""
-        self.err.write(text + "\n")
+        self.err.write(self.mask(text) + "\n")
 
     def error(self, text: str) -> None:
-        """One ``ssshelf: error: …`` line on stderr."""
-        self.err.write(f"ssshelf: error: {text}\n")
+        """One ``ssshelf: error: …`` line on stderr (a multi-line message is joined)."""
+        one_line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+        self.err.write(f"ssshelf: error: {self.mask(one_line)}\n")
+
+    def mask(self, text: str) -> str:
+        """``text`` with every one of :attr:`secrets` replaced by ``***``."""
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text

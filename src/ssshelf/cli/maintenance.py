@@ -3,6 +3,8 @@
 Human output is one ``label  value`` line per count, with up to
 :data:`SHOWN_EXAMPLES` example keys under each kind of problem; ``--json``
 prints the library's report (``to_dict()``) as one JSON document instead.
+The library calls behind them: ``manager.check()``, ``manager.repair(grace=)``
+and ``manager.reindex(collection)``, each with a ``progress`` callback.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._cli_io import Console
-from ._cli_manager import collection
-from ._cli_progress import Progress
-from ._cli_render import dumps_line
-from .managers import CManager
+from ..managers import CManager
+from .console import Console
+from .items import collection
+from .progress import Progress
+from .render import dumps_line
 
 #: Example keys printed under each kind of problem (the JSON has them all).
 SHOWN_EXAMPLES = 10

@@ -444,6 +444,40 @@ def test_interpreter_exits_with_a_twin_open_and_a_call_in_flight(tmp_path: Path)
     assert "Traceback" not in done.stderr and "never retrieved" not in done.stderr
 
 
+_FORK_SCRIPT = """
+import os, sys
+from ssshelf.errors import ClosedError
+from tests.models import BookmarkManager, bookmark
+m = BookmarkManager.sync(sys.argv[1])
+m.add_item(bookmark("x", "https://x.example", "2024-01-01T00:00:00"))
+child = os.fork()
+if child == 0:  # a pre-forking server's worker
+    try:
+        m.get_item("x")
+    except ClosedError as exc:
+        print("child:", exc)
+        sys.exit(0)
+    sys.exit(1)
+_, status = os.waitpid(child, 0)
+print("parent:", m.get_item("x")["pk"], os.waitstatus_to_exitcode(status))
+m.close()
+"""
+
+
+def test_a_forked_child_is_told_to_open_its_own(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _FORK_SCRIPT, f"sqlite:///{tmp_path}/fork.db"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=DEADLOCK_GUARD,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "before this process forked" in done.stdout
+    assert "open the blocking manager in each process after the fork" in done.stdout
+    assert "parent: x 0" in done.stdout
+
+
 # -- threads and event loops -------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import os
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -124,6 +125,8 @@ class LoopThread:
         self._in_flight = 0
         #: The loop thread this one's loop thread is blocked on, if any.
         self._waiting_for: LoopThread | None = None
+        #: The process the thread runs in: a forked child has none of it.
+        self._pid = os.getpid()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -142,6 +145,7 @@ class LoopThread:
 
     def call(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` on the loop and return its result."""
+        self._refuse_in_forked_child()
         caller: LoopThread | None = getattr(_this_thread, "owner", None)
         try:
             if caller is not None:
@@ -162,6 +166,15 @@ class LoopThread:
         finally:
             if caller is not None:
                 caller._waiting_for = None
+
+    def _refuse_in_forked_child(self) -> None:
+        # Checked before taking any lock: one held at the fork stays held here.
+        if os.getpid() != self._pid:
+            raise ClosedError(
+                f"{self.name} was opened in process {self._pid}, before this process "
+                "forked, and its loop thread does not exist here; open the blocking "
+                "manager in each process after the fork (in the worker, or on first use)"
+            )
 
     def _refuse_deadlock(self, caller: LoopThread, fn: object) -> None:
         """Refuse a call whose wait would never end: from this loop's own
@@ -189,6 +202,9 @@ class LoopThread:
         """Refuse new calls, let those in flight finish, run ``last()`` on the
         loop, then stop the loop and join its thread.  Idempotent; an error of
         ``last()`` is raised after the thread has stopped."""
+        if os.getpid() != self._pid:
+            self._closing = True  # nothing of it runs in this process
+            return
         if self.on_loop_thread():
             raise ReentrantCallError(
                 "close() was called from code the blocking manager runs on its own "
@@ -224,6 +240,9 @@ class LoopThread:
         """For a blocking manager nobody closed (garbage or interpreter exit):
         as :meth:`close`, but never raising and never waiting longer than
         ``timeout`` seconds; from the loop thread itself, without waiting."""
+        if os.getpid() != self._pid:
+            self._closing = True
+            return
         with self._state:
             if self._closing:
                 return

@@ -24,6 +24,7 @@ What a caller may rely on:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import inspect
 import os
@@ -120,6 +121,7 @@ class LoopThread:
     def __init__(self, name: str) -> None:
         self.name = name
         self._loop = asyncio.new_event_loop()
+        self._loop.set_default_executor(_ExitSafeExecutor(thread_name_prefix=f"{name}:executor"))
         self._state = threading.Condition()
         self._closing = False
         self._in_flight = 0
@@ -279,6 +281,29 @@ class LoopThread:
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+class _ExitSafeExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The loop's default executor (``asyncio.to_thread``, DNS look-ups).
+
+    At interpreter exit thread pools take no more work, yet closing a
+    storage may need some (``SQLiteStorage.close`` joins its worker in a
+    thread).  Then the work runs right here, on the loop thread: nothing else
+    is left to run there.
+    """
+
+    def submit(
+        self, fn: Callable[..., R], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[R]:
+        try:
+            return super().submit(fn, *args, **kwargs)
+        except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+            future: concurrent.futures.Future[R] = concurrent.futures.Future()
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+            return future
 
 
 def _cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:

@@ -46,27 +46,55 @@ _this_thread = threading.local()
 class _Call(Generic[R]):
     """One call's hand-off: started on the loop, waited for by the caller.
 
-    ``_finished`` is a plain lock, acquired at creation and released on the
-    loop thread when the outcome is known: the cheapest wake-up there is.
+    ``_finished`` is a plain lock, acquired at creation and released (once)
+    on the loop thread when the outcome is known: the cheapest wake-up there
+    is.  ``_start`` and ``_cancel`` both run on the loop thread, in the order
+    they were scheduled, so they never race.
     """
 
-    __slots__ = ("_cancelled", "_error", "_finished", "_result", "_task")
+    __slots__ = ("_cancelled", "_error", "_finished", "_result", "_started", "_task")
 
     def __init__(self) -> None:
         self._finished = threading.Lock()
         self._finished.acquire()
-        self._task: asyncio.Future[R] | None = None
+        self._started = False
         self._cancelled = False
+        self._task: asyncio.Future[R] | None = None
         self._result: R | None = None
         self._error: BaseException | None = None
 
+    # -- on the calling thread ------------------------------------------------
+
+    def run(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], args: Any, kwargs: Any
+    ) -> R:
+        """Have the loop run ``fn(*args, **kwargs)``; wait for its outcome."""
+        try:
+            loop.call_soon_threadsafe(self._start, fn, args, kwargs)
+            self._finished.acquire()
+        except BaseException:
+            if loop.is_closed():
+                raise
+            # Interrupted (Ctrl-C), wherever it landed: cancel on the loop and
+            # wait until that is over, so that nothing of this call outlives
+            # it.  A second interrupt stops this wait too.
+            loop.call_soon_threadsafe(self._cancel)
+            self._finished.acquire()
+            raise
+        error, self._error = self._error, None
+        if error is not None:
+            try:
+                raise error
+            finally:
+                del error  # no cycle through the traceback's frames
+        return self._result  # type: ignore[return-value]  # set when no error
+
     # -- on the loop thread ---------------------------------------------------
 
-    def start(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
+    def _start(self, fn: Callable[..., Any], args: Any, kwargs: Any) -> None:
         if self._cancelled:
-            self._error = asyncio.CancelledError()
-            self._finished.release()
-            return
+            return  # _cancel has released the caller already
+        self._started = True
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:  # the caller gets it, whatever it is
@@ -80,10 +108,15 @@ class _Call(Generic[R]):
         self._task = task = asyncio.ensure_future(result)
         task.add_done_callback(self._finish)
 
-    def cancel(self) -> None:
+    def _cancel(self) -> None:
+        if self._cancelled:
+            return
         self._cancelled = True
-        if self._task is not None:
-            self._task.cancel()
+        if not self._started:
+            self._error = asyncio.CancelledError()
+            self._finished.release()
+        elif self._task is not None:
+            self._task.cancel()  # _finish releases the caller (at once, if done)
 
     def _finish(self, task: asyncio.Future[R]) -> None:
         if task.cancelled():
@@ -93,26 +126,6 @@ class _Call(Generic[R]):
         else:
             self._result = task.result()
         self._finished.release()
-
-    # -- on the calling thread ------------------------------------------------
-
-    def wait(self, loop: asyncio.AbstractEventLoop) -> R:
-        try:
-            self._finished.acquire()
-        except BaseException:
-            # Interrupted (Ctrl-C): cancel on the loop and wait until it is
-            # over, so that nothing of this call outlives it.  A second
-            # interrupt stops this wait too.
-            loop.call_soon_threadsafe(self.cancel)
-            self._finished.acquire()
-            raise
-        error, self._error = self._error, None
-        if error is not None:
-            try:
-                raise error
-            finally:
-                del error  # no cycle through the traceback's frames
-        return self._result  # type: ignore[return-value]  # set when no error
 
 
 class LoopThread:
@@ -158,8 +171,12 @@ class LoopThread:
                 self._in_flight += 1
             try:
                 call: _Call[R] = _Call()
-                self._loop.call_soon_threadsafe(call.start, fn, args, kwargs)
-                return call.wait(self._loop)
+                try:
+                    return call.run(self._loop, fn, args, kwargs)
+                except RuntimeError:
+                    if self._loop.is_closed():  # shut down under it, at interpreter exit
+                        raise ClosedError(f"{self.name} is closed") from None
+                    raise
             finally:
                 with self._state:
                     self._in_flight -= 1
@@ -213,6 +230,17 @@ class LoopThread:
                 "event loop (an update_item function or a callback); close it after "
                 "the call that runs that code has returned"
             )
+        caller: LoopThread | None = getattr(_this_thread, "owner", None)
+        if caller is None:
+            self._close(last)
+            return
+        try:  # another twin's loop thread: waiting here may close a cycle too
+            self._refuse_deadlock(caller, self.close)
+            self._close(last)
+        finally:
+            caller._waiting_for = None
+
+    def _close(self, last: Callable[[], Awaitable[None]] | None) -> None:
         with self._state:
             if self._closing:
                 first = False
@@ -226,10 +254,9 @@ class LoopThread:
         failure: Exception | None = None
         try:
             if last is not None:
-                call: _Call[None] = _Call()
-                self._loop.call_soon_threadsafe(call.start, last, (), {})
+                closing: _Call[None] = _Call()
                 try:
-                    call.wait(self._loop)
+                    closing.run(self._loop, last, (), {})
                 except Exception as exc:  # raised once the thread is gone
                     failure = exc
         finally:

@@ -163,22 +163,24 @@ def iterate(
     """A plain iterator over ``open_source()``, run on ``loop_thread``.
 
     The source is opened at the first ``next()``; one hand-over brings the
-    items up to the iterator's next request.  Closing the iterator (or
-    dropping it, or leaving a ``for`` loop early) stops the source.
-    ``keep_alive`` (the blocking manager) lives as long as the iterator.
+    items up to the iterator's next request (a scan that fits in one page
+    costs one).  Closing the iterator (or dropping it, or leaving a ``for``
+    loop early) stops the source.  ``keep_alive`` (the blocking manager)
+    lives as long as the iterator.
     """
     pump: PagePump[Y] | None = None
+    ended = False
     try:
-        pump = loop_thread.call(_open_pump, open_source)
+        pump, (items, ended, error) = loop_thread.call(_open_pump, open_source)
         while True:
-            items, ended, error = loop_thread.call(pump.next_run)
             yield from items
             if error is not None:
                 raise error
             if ended:
                 return
+            items, ended, error = loop_thread.call(pump.next_run)
     finally:
-        if pump is not None and not loop_thread.closed:
+        if pump is not None and not ended and not loop_thread.closed:
             if loop_thread.on_loop_thread():  # dropped by code on the loop itself
                 loop_thread.call_soon(pump.aclose)
             else:
@@ -186,5 +188,12 @@ def iterate(
                     loop_thread.call(pump.aclose)
 
 
-async def _open_pump(open_source: Callable[[], AsyncIterable[Y]]) -> PagePump[Y]:
-    return PagePump(open_source())
+async def _open_pump(
+    open_source: Callable[[], AsyncIterable[Y]],
+) -> tuple[PagePump[Y], tuple[list[Y], bool, BaseException | None]]:
+    pump = PagePump(open_source())
+    try:
+        return pump, await pump.next_run()
+    except BaseException:  # cancelled (Ctrl-C): the caller never gets this pump
+        await pump.aclose()
+        raise

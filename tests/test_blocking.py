@@ -38,6 +38,7 @@ from ssshelf.errors import (
     InvalidKeyError,
     ReentrantCallError,
     SSShelfError,
+    StorageUnavailable,
     UniqueViolation,
 )
 from ssshelf.managers import Versioned
@@ -45,6 +46,7 @@ from ssshelf.repair import ReindexReport
 from ssshelf.storages.base import Storage
 from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.sqlite import SQLiteStorage
+from ssshelf.storages.wrapper import StorageWrapper
 from ssshelf.testing import CountingStorage
 
 from .conftest import BACKENDS
@@ -141,6 +143,12 @@ def test_every_method_answers_as_the_async_manager(
     entries, cursor = twin.by_tag.list_entries(10)
     assert [e.pk for e in entries] == ["b3", "b1", "b2", "b1"] and cursor is None
     assert twin.by_url.get_item("https://two.example") == B2
+    assert twin.verified_items("by_tag", entries) == [B3, B1, B2, B1]
+    encoded = entries[0].encoded
+    assert twin.item_by_unique("by_url", encoded) is None  # a by_tag key is no URL
+    assert twin.call(len, "sync") == 4  # a plain function runs on the loop as it is
+    with pytest.raises(TypeError):
+        twin.get_item()  # refused as the async method refuses it
 
     assert twin.update_item("b1", lambda item: {**item, "title": "One"})["title"] == "One"
 
@@ -254,7 +262,12 @@ def test_attributes_without_a_twin_say_where_to_look(twin: SyncManager[BookmarkM
         twin.newest.unique  # noqa: B018
     with pytest.raises(AttributeError):
         twin._known  # noqa: B018
+    with pytest.raises(AttributeError):
+        twin.newest._manager  # noqa: B018
+    assert repr(twin) == "<SyncManager of BookmarkManager (open)>"
+    assert repr(twin.newest) == "<SyncCollection 'newest'>"
     assert isinstance(twin.manager.storage, GatedStorage)
+    assert repr(twin.manager.storage) == repr(twin.manager.storage.inner)
     assert twin.manager.storage.inner is not None
     assert twin.manager.storage.max_key_length > 0
 
@@ -347,6 +360,7 @@ def test_closed_twin_refuses_calls_and_iterators(backend: Backend) -> None:
     m.close()
     m.close()  # idempotent
     assert not blocking_threads()
+    assert repr(m) == "<SyncManager of BookmarkManager (closed)>"
     with pytest.raises(ClosedError, match="closed"):
         m.get_item("b1")
     with pytest.raises(ClosedError):
@@ -383,6 +397,33 @@ def test_close_lets_calls_in_flight_finish(backend: Backend) -> None:
     assert results and results[0]["title"] == "late"
     assert not closer.is_alive() and not blocking_threads()
     assert read_async(backend, lambda a: a.get_item("b1"))["title"] == "late"
+
+
+class _FailsToClose(StorageWrapper):
+    async def close(self) -> None:
+        await self.inner.close()
+        raise StorageUnavailable("the store hung up while closing", operation="close")
+
+
+def test_a_failure_to_close_is_raised_once_the_thread_has_stopped(backend: Backend) -> None:
+    m = BookmarkManager.sync(_FailsToClose(backend.fresh()))
+    m.add_item(B1)
+    with pytest.raises(StorageUnavailable, match="hung up"):
+        m.close()
+    assert m.closed and not blocking_threads()
+    m.close()  # already closed: nothing more to report
+
+
+def test_one_twin_may_close_another_from_its_callback(tmp_path: Path) -> None:
+    a = BookmarkManager.sync("memory://")
+    b = BookmarkManager.sync(f"sqlite:///{tmp_path}/b.db")
+    try:
+        a.add_item(B1)
+        a.update_item("b1", lambda item: b.close())
+        assert b.closed
+    finally:
+        a.close()
+    assert not blocking_threads()
 
 
 def test_a_twin_nobody_closed_is_closed_when_collected(tmp_path: Path) -> None:
@@ -467,6 +508,7 @@ m.close()
 _UNCLOSED_SCRIPT = """
 import sys
 from ssshelf.storages.sqlite import SQLiteStorage
+from ssshelf.storages.wrapper import StorageWrapper
 from ssshelf.storages.wrapper import StorageWrapper
 from tests.models import BookmarkManager, bookmark
 
@@ -694,6 +736,15 @@ def test_ctrl_c_while_iterating_stops_the_iterator(backend: Backend) -> None:
     slow = _HeldLists(backend.fresh())
     with BookmarkManager.sync(slow) as m:
         m.add_items([B1, B2, B3])
+        slow.hold.set()
+        interrupter = _interrupt_main_when(slow.held)
+        with pytest.raises(KeyboardInterrupt):
+            next(m.newest.iter_items())  # the very first page
+        interrupter.join()
+        assert tasks_on(m) == 0
+        slow.hold.clear()
+        slow.held.clear()
+
         pages = m.newest.iter_items(page_size=1)
         assert next(pages) == B3
         slow.hold.set()
@@ -791,6 +842,24 @@ def test_any_async_iterable_is_handed_over_in_bounded_runs(
             yield n
 
     assert list(twin.iterate(numbers)) == list(range(total))
+
+    class Countdown:  # an async iterator with no aclose()
+        def __init__(self) -> None:
+            self.left = 3
+
+        def __aiter__(self) -> Countdown:
+            return self
+
+        async def __anext__(self) -> int:
+            if not self.left:
+                raise StopAsyncIteration
+            self.left -= 1
+            return self.left
+
+    assert list(twin.iterate(Countdown)) == [2, 1, 0]
+    started = twin.iterate(Countdown)
+    assert next(started) == 2
+    started.close()
 
     class Broken(Exception):
         pass

@@ -146,10 +146,6 @@ class LoopThread:
         self._thread.start()
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
-    @property
     def closed(self) -> bool:
         """True once :meth:`close` has started."""
         return self._closing

@@ -151,7 +151,8 @@ class SyncManager(Generic[M_co]):
         """Await ``fn(*args, **kwargs)`` on this twin's loop and return its
         result: the typed way to reach an async method a subclass adds
         (``m.call(m.manager.method, ...)``) or to run an async function of
-        your own against ``m.manager``."""
+        your own against ``m.manager``.  A plain function runs on the loop
+        thread as it is."""
         return self._loop_thread.call(fn, *args, **kwargs)
 
     def iterate(

@@ -87,18 +87,16 @@ class PagePump(Generic[Y]):
 
     async def next_run(self) -> tuple[list[Y], bool, BaseException | None]:
         """The next items (at least one unless the iterator ended), whether it
-        ended, and the exception it ended with, if any."""
-        if not self._ended:
-            self._handed = asyncio.get_running_loop().create_future()
-            self._open = True
-            self._wanted.set()
-            if self._task is None:
-                context = contextvars.copy_context()
-                context.run(_current_pump.set, self)
-                self._task = asyncio.get_running_loop().create_task(
-                    self._produce(), context=context
-                )
-            await self._handed
+        ended, and the exception it ended with, if any.  Not called again once
+        it said the iterator ended."""
+        self._handed = asyncio.get_running_loop().create_future()
+        self._open = True
+        self._wanted.set()
+        if self._task is None:
+            context = contextvars.copy_context()
+            context.run(_current_pump.set, self)
+            self._task = asyncio.get_running_loop().create_task(self._produce(), context=context)
+        await self._handed
         items, self._items = self._items, []
         error, self._error = self._error, None
         return items, self._ended, error
@@ -115,10 +113,8 @@ class PagePump(Generic[Y]):
         self._wanted.set()
         task, self._task = self._task, None
         if task is not None and not task.done():
-            task.cancel()
+            task.cancel()  # its clean-up closes the source
             await asyncio.gather(task, return_exceptions=True)
-        elif task is None:
-            await _aclose(self._source)
         self._items = []
 
     async def _produce(self) -> None:

@@ -146,7 +146,8 @@ class DeleteFailed(StorageError):
 
 
 class ClosedError(SSShelfError, RuntimeError):
-    """A blocking twin (``Manager.sync(...)``) was used after ``close()``."""
+    """A blocking twin (``Manager.sync(...)``) was used after ``close()``, or in
+    a process forked after it was opened (its loop thread is not there)."""
 
 
 class ReentrantCallError(SSShelfError, RuntimeError):

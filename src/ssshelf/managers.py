@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 
 from . import repair as repair_module
 from ._concurrency import gather_all, gather_bounded
@@ -42,6 +42,9 @@ from .repair import CheckReport, ReindexReport, RepairReport
 from .storages.base import Storage, StoredObject
 from .storages.url import open_storage
 from .writes import Current, WriteAttempt, WriteProtocol, new_write_id
+
+if TYPE_CHECKING:
+    from .blocking import SyncManager
 
 log = logging.getLogger("ssshelf")
 
@@ -479,3 +482,15 @@ class CManager(WriteProtocol, metaclass=_ManagerMeta):
         if failure is not None:
             raise failure
         return done
+
+    # -- the blocking twin ------------------------------------------------------
+
+    @classmethod
+    def sync(
+        cls, storage_or_url: Storage | str | None = None, **manager_kwargs: Any
+    ) -> SyncManager[Self]:
+        """This manager without ``await``, for scripts and WSGI apps: see
+        :mod:`ssshelf.blocking`.  Close it (or use it in a ``with`` block)."""
+        from .blocking import open_sync
+
+        return open_sync(cls, storage_or_url, **manager_kwargs)

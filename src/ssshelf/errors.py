@@ -19,9 +19,11 @@ so ``except SSShelfError`` catches all of them and nothing else::
     │   └── DeleteFailed          delete_many left some keys (``failures``)
     ├── ItemNotFound              update_item of a pk with no item (also a KeyError)
     ├── BulkWriteError            add_items/remove_items stopped at an item (``written``)
-    └── ConflictError             optimistic concurrency lost (stale version)
-        ├── AlreadyExistsError    create_item of a pk that exists
-        └── UniqueViolation       a unique collection value is taken
+    ├── ConflictError             optimistic concurrency lost (stale version)
+    │   ├── AlreadyExistsError    create_item of a pk that exists
+    │   └── UniqueViolation       a unique collection value is taken
+    ├── ClosedError               a closed blocking twin was used (also a RuntimeError)
+    └── ReentrantCallError        a blocking call from the loop it would wait for (RuntimeError)
 """
 
 from __future__ import annotations
@@ -175,3 +177,16 @@ class DeleteFailed(StorageError):
     def __init__(self, message: str, *, failures: dict[str, str]) -> None:
         super().__init__(message, operation="delete_many")
         self.failures = failures
+
+
+class ClosedError(SSShelfError, RuntimeError):
+    """A blocking twin (``Manager.sync(...)``) was used after ``close()``, or in
+    a process forked after it was opened (its loop thread is not there)."""
+
+
+class ReentrantCallError(SSShelfError, RuntimeError):
+    """A blocking call was made from the event-loop thread it would have to
+    wait for: from an ``update_item`` function, a progress callback or an
+    iterable that the blocking twin runs on its own loop.  Waiting there
+    would deadlock, so the call is refused before anything is sent.
+    """

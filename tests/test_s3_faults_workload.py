@@ -23,7 +23,8 @@ async def test_workload_is_correct_with_20_percent_faults(s3_endpoint: S3Endpoin
         proxy.inject(DROP_AFTER, share=0.07)
         retries = RetryPolicy(attempts=30, base_delay=0.001, max_delay=0.02)
         flaky = s3_endpoint.storage(bucket, endpoint_url=proxy.url, retries=retries)
-        async with BookmarkManager(flaky) as m:
+        async with flaky:
+            m = BookmarkManager(flaky)
             rng = random.Random(1)
             for i in range(24):
                 tags = rng.sample(["a", "b", "c"], k=2)
@@ -34,7 +35,8 @@ async def test_workload_is_correct_with_20_percent_faults(s3_endpoint: S3Endpoin
                 assert await m.remove_item(str(i)) is True
         faulted = sum(1 for r in proxy.requests if r.fault is not None)
         assert faulted >= 0.1 * len(proxy.requests)
-    async with BookmarkManager(s3_endpoint.storage(bucket)) as clean:
+    async with s3_endpoint.storage(bucket) as store:
+        clean = BookmarkManager(store)
         items = await all_items(clean)
         assert sorted(items, key=int) == [str(i) for i in range(24) if i % 3 != 1]
         assert all(items[str(i)].get("n") == 1 for i in range(0, 24, 3))

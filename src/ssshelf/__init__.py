@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .blocking import SyncManager
 from .collections import Collection
 from .errors import (
     AccessDenied,
     AlreadyExistsError,
     BucketNotFound,
     BulkWriteError,
+    ClosedError,
     ConfigurationError,
     ConflictError,
     CorruptItemError,
@@ -24,6 +26,7 @@ from .errors import (
     ItemNotFound,
     OutcomeUnknown,
     PreconditionFailed,
+    ReentrantCallError,
     SerializationError,
     SSShelfError,
     StorageError,
@@ -53,6 +56,7 @@ __all__ = [
     "CManager",
     "CachedStorage",
     "CheckReport",
+    "ClosedError",
     "Collection",
     "ConfigurationError",
     "ConflictError",
@@ -67,6 +71,7 @@ __all__ = [
     "ListPage",
     "OutcomeUnknown",
     "PreconditionFailed",
+    "ReentrantCallError",
     "ReindexReport",
     "RepairReport",
     "RetryingStorage",
@@ -78,6 +83,7 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "StoredObject",
+    "SyncManager",
     "UniqueViolation",
     "UnsupportedOperation",
     "Versioned",

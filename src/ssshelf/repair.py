@@ -348,6 +348,7 @@ class _Scan:
                 continue  # deleted meanwhile
             if self.grace > 0 and not older_than(obj, self.grace):
                 self.report.note("in_flight_entries", key)
+                self.repair.skipped += self.fix
                 continue
             aged.append((key, entry))
         pks = list(dict.fromkeys(entry[1] for _, entry in aged))
@@ -431,6 +432,7 @@ class _Scan:
         )
         if not over and self.grace > 0 and not older_than(obj, self.grace):
             self.report.note("in_flight_reservations", key)
+            self.repair.skipped += self.fix
             return
         self.report.note("stale_reservations", key)
         if self.fix:

@@ -12,7 +12,6 @@ from ..collections import Collection
 from ..errors import ConfigurationError, InvalidArgument
 from ..managers import CManager
 from ..storages.base import Storage
-from ..storages.url import open_storage
 from . import _protocols as api
 from ._collection import SyncCollection, blocking_member, no_twin_message
 from ._loop_thread import LoopThread
@@ -58,17 +57,18 @@ async def _build_manager(
     manager_class: type[M], storage_or_url: Storage | str | None, manager_kwargs: dict[str, Any]
 ) -> tuple[M, Storage | None]:
     # Built on the loop thread, so whatever binds to a loop binds to this one.
-    owned: Storage | None = None
+    # The twin owns its storage, given or opened: a caller of blocking code
+    # could not await its close() anyway.
     if isinstance(storage_or_url, Storage):
-        storage = storage_or_url
+        storage = owned = storage_or_url
     else:
-        storage = owned = open_storage(storage_or_url)
+        # The manager's own rule: a URL, SSSHELF_URL, or an error (no default file).
+        storage = owned = manager_class._open(storage_or_url)
     try:
         manager = manager_class(GatedStorage(storage), **manager_kwargs)
         _refuse_hidden_collections(manager)
     except BaseException:
-        if owned is not None:
-            await owned.close()
+        await owned.close()
         raise
     return manager, owned
 
@@ -241,6 +241,16 @@ class SyncManager(Generic[M_co]):
 
     def reindex(self: SyncManager[api.Reindex[P, R]], *args: P.args, **kwargs: P.kwargs) -> R:
         return self._loop_thread.call(self.manager.reindex, *args, **kwargs)
+
+    def update_item_with_version(
+        self: SyncManager[api.UpdateItemWithVersion[P, R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        return self._loop_thread.call(self.manager.update_item_with_version, *args, **kwargs)
+
+    def verified_page(
+        self: SyncManager[api.VerifiedPage[P, R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        return self._loop_thread.call(self.manager.verified_page, *args, **kwargs)
 
     def verified_items(
         self: SyncManager[api.VerifiedItems[P, R]], *args: P.args, **kwargs: P.kwargs

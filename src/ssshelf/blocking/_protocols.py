@@ -89,6 +89,16 @@ class Reindex(Protocol[P, R_co]):
     def reindex(self) -> Callable[P, Awaitable[R_co]]: ...
 
 
+class UpdateItemWithVersion(Protocol[P, R_co]):
+    @property
+    def update_item_with_version(self) -> Callable[P, Awaitable[R_co]]: ...
+
+
+class VerifiedPage(Protocol[P, R_co]):
+    @property
+    def verified_page(self) -> Callable[P, Awaitable[R_co]]: ...
+
+
 class VerifiedItems(Protocol[P, R_co]):
     @property
     def verified_items(self) -> Callable[P, Awaitable[R_co]]: ...

@@ -13,6 +13,7 @@ import argparse
 from typing import Any
 
 from ..managers import CManager
+from ..repair import PROBLEMS, CheckReport
 from .console import Console
 from .items import collection
 from .progress import Progress
@@ -25,11 +26,15 @@ _CHECK_COUNTS = (
     "items_scanned",
     "entries_scanned",
     "reservations_scanned",
-    "dangling_entries",
-    "missing_entries",
-    "stale_reservations",
-    "missing_reservations",
-    "unreadable_items",
+    *PROBLEMS,
+)
+#: Counted, but not problems: printed only when not zero.
+_CHECK_NOTES = (
+    "in_flight_entries",
+    "in_flight_reservations",
+    "released_reservations",
+    "tombstones",
+    "stray_objects",
 )
 _REPAIR_COUNTS = (
     "deleted_entries",
@@ -49,8 +54,8 @@ def format_check(report: dict[str, Any]) -> list[str]:
     """The lines ``check`` prints for a ``CheckReport.to_dict()``."""
     lines: list[str] = []
     examples: dict[str, list[str]] = report.get("examples", {})
-    for name in _CHECK_COUNTS:
-        if name not in report:
+    for name in _CHECK_COUNTS + _CHECK_NOTES:
+        if name not in report or (name in _CHECK_NOTES and not report[name]):
             continue
         lines.append(f"{_label(name):<{_WIDTH}}  {report[name]}")
         shown = examples.get(name, [])
@@ -64,7 +69,7 @@ def format_check(report: dict[str, Any]) -> list[str]:
 def format_repair(report: dict[str, Any]) -> list[str]:
     """The lines ``repair`` prints for a ``RepairReport.to_dict()``."""
     before = report.get("check", {})
-    problems = sum(int(before.get(name, 0)) for name in _CHECK_COUNTS[3:])
+    problems = sum(int(before.get(name, 0)) for name in PROBLEMS)
     lines = [f"{_label('problems found'):<{_WIDTH}}  {problems}"]
     lines += [f"{_label(name):<{_WIDTH}}  {report[name]}" for name in _REPAIR_COUNTS]
     return lines
@@ -74,7 +79,7 @@ async def run_check(manager: CManager, args: argparse.Namespace, console: Consol
     """Verify items against entries and reservations; return 1 when anything is wrong."""
     progress = Progress("check", console.err)
     try:
-        report = await manager.check(progress=progress)
+        report = await manager.check(grace=args.grace, progress=progress)
     finally:
         progress.close()
     if args.json:
@@ -82,8 +87,31 @@ async def run_check(manager: CManager, args: argparse.Namespace, console: Consol
     else:
         for line in format_check(report.to_dict()):
             console.line(line)
-        console.line("OK" if report.ok else "PROBLEMS FOUND - run: ssshelf repair")
+        console.line(verdict(report, args))
     return 0 if report.ok else 1
+
+
+def verdict(report: CheckReport, args: argparse.Namespace) -> str:
+    """The last line of ``check``: OK, or what to run about it."""
+    if report.ok:
+        if report.in_flight:
+            return (
+                f"OK ({report.in_flight} in flight: younger than the grace period, they may "
+                "belong to writes not committed yet; repair leaves them until then)"
+            )
+        return "OK"
+    fixable = any(getattr(report, name) for name in PROBLEMS if name != "unreadable_items")
+    unreadable = (
+        f"{report.unreadable_items} unreadable items need a person (ssshelf cat KEY shows one)"
+        if report.unreadable_items
+        else ""
+    )
+    if not fixable:
+        return f"PROBLEMS FOUND - {unreadable}; repair cannot fix them"
+    flags = f" --grace {args.grace:g}" if args.grace is not None else ""
+    return (
+        "PROBLEMS FOUND - run: ssshelf repair" + flags + (f"; {unreadable}" if unreadable else "")
+    )
 
 
 async def run_repair(manager: CManager, args: argparse.Namespace, console: Console) -> int:

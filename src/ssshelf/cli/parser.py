@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = command("check", "verify items, entries, reservations; exit 1 on damage", manager=True)
     check.add_argument("--json", action="store_true", help="machine-readable report")
+    check.add_argument(
+        "--grace",
+        type=_seconds,
+        metavar="SECONDS",
+        help="count objects younger than this as in flight, as repair leaves them "
+        "(default: the unique lease)",
+    )
     check.set_defaults(run=run_check)
 
     repair = command("repair", "fix what check reports", manager=True)

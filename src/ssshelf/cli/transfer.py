@@ -23,7 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from ..errors import CorruptItemError, SerializationError, SSShelfError
+from ..errors import BulkWriteError, CorruptItemError, SerializationError, SSShelfError
 from ..managers import CManager
 from ..storages.base import MAX_LIST_LIMIT
 from .bounded import map_bounded
@@ -190,7 +190,7 @@ async def run_import(manager: CManager, args: argparse.Namespace, console: Conso
 
             written += await manager.add_items(items.values(), progress=report)
             done_lines = batch[-1][0]
-    except BaseException:
+    except BaseException as exc:
         progress.close()
         if done_lines:
             console.note(
@@ -202,6 +202,8 @@ async def run_import(manager: CManager, args: argparse.Namespace, console: Conso
                 f"import stopped: nothing of {name} was stored; fix the problem and run the "
                 "same import again"
             )
+        if isinstance(exc, BulkWriteError):
+            raise exc.error from exc  # the note above already says how far it got
         raise
     progress.close()
     console.note(f"imported {written} items ({skipped} skipped)")

@@ -72,7 +72,11 @@ def _replay(args: argparse.Namespace) -> int:
             print(numbered(result.trace.lines(), args.trace_lines))
         print("sim: 1 schedules, 0 violations")
         return 0
-    print(failure_report(result, trace=args.trace or bool(args.trace_lines), trace_lines=args.trace_lines))
+    print(
+        failure_report(
+            result, trace=args.trace or bool(args.trace_lines), trace_lines=args.trace_lines
+        )
+    )
     print("sim: 1 schedules, 1 violations")
     return 1
 
@@ -96,9 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in failure.invariants:
             by_invariant[name] = by_invariant.get(name, 0) + 1
     if by_invariant:
-        print("failing schedules by invariant: " + ", ".join(
-            f"{name} {count}" for name, count in sorted(by_invariant.items())
-        ))
+        print(
+            "failing schedules by invariant: "
+            + ", ".join(f"{name} {count}" for name, count in sorted(by_invariant.items()))
+        )
     print(
         f"{batch.schedules / max(batch.seconds, 1e-9):.0f} schedules/s over {args.jobs} job(s), "
         f"{batch.requests / max(batch.schedules, 1):.0f} requests and "

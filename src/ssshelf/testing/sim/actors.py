@@ -88,9 +88,7 @@ class Stage:
 class Actor:
     """One simulated process running its program."""
 
-    def __init__(
-        self, spec: ActorSpec, stage: Stage, manager: CManager, state: ActorState
-    ) -> None:
+    def __init__(self, spec: ActorSpec, stage: Stage, manager: CManager, state: ActorState) -> None:
         self.spec = spec
         self.stage = stage
         self.manager = manager
@@ -140,6 +138,8 @@ class Actor:
             op.facts.update(facts)
         if self.spec.stack.endswith("cached"):
             op.facts["cached"] = True
+        if self.spec.role == "maintenance" or self.spec.read_repair:
+            op.facts["maintains"] = True
         stage.history.begin(op)
         stage.trace.record(op.invoked, self.name, "invoke", op)
         token = CURRENT_OP.set(op)
@@ -256,9 +256,7 @@ class Actor:
             return await m.update_item(pk, change)
 
         what = "same keys" if same_keys else "new keys"
-        await self._perform(
-            rng, "update_item", f"{pk} {what}", (pk,), body, {"expect": {pk: True}}
-        )
+        await self._perform(rng, "update_item", f"{pk} {what}", (pk,), body, {"expect": {pk: True}})
 
     async def _update_counter(self, rng: random.Random) -> None:
         wl, m = self.stage.workload, self.manager

@@ -94,7 +94,9 @@ class History:
             self._by_pk.setdefault(pk, []).append(op)
             self._unsettled[pk] = self._unsettled.get(pk, 0) + 1
 
-    def end(self, op: Op, now: float, outcome: Outcome, result: Any, error: BaseException | None):
+    def end(
+        self, op: Op, now: float, outcome: Outcome, result: Any, error: BaseException | None
+    ) -> None:
         op.ended = now
         op.outcome = outcome
         op.result = result

@@ -28,7 +28,9 @@ def replay_command(params: ScheduleParams) -> str:
 def failure_report(result: RunResult, *, trace: bool, trace_lines: int | None = None) -> str:
     """Seed, parameters, the invariants broken and (optionally) the trace."""
     params = result.params
-    lines = [f"seed {params.seed} (profile {params.profile}): {len(result.violations)} violation(s)"]
+    lines = [
+        f"seed {params.seed} (profile {params.profile}): {len(result.violations)} violation(s)"
+    ]
     lines += [f"  {line}" for line in params.describe()]
     lines += [f"  {v.describe()}" for v in result.violations]
     if result.loop_errors:
@@ -90,7 +92,9 @@ def shrink(
         result = run_schedule(candidate, workload)
         if any(v.invariant == wanted for v in result.violations):
             if progress is not None:
-                progress(f"shrunk to {len(candidate.actors)} actors, {len(result.trace.events)} events")
+                progress(
+                    f"shrunk to {len(candidate.actors)} actors, {len(result.trace.events)} events"
+                )
             return result
         return None
 

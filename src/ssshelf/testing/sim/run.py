@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Coroutine, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ...errors import ConflictError
 from ...managers import CManager
@@ -68,11 +68,12 @@ def manager_class(base: type[CManager], lease: float, read_repair: bool) -> type
         if base.unique_lease == lease and base.read_repair == read_repair:
             found = base
         else:
-            found = type(base)(
-                base.__name__,
-                (base,),
-                {"unique_lease": lease, "read_repair": read_repair, "__module__": base.__module__},
-            )
+            attrs = {
+                "unique_lease": lease,
+                "read_repair": read_repair,
+                "__module__": base.__module__,
+            }
+            found = cast("type[CManager]", type(base.__name__, (base,), attrs))
         _CLASSES[key] = found
     return found
 
@@ -120,9 +121,7 @@ class _Run:
         base = manager_class(workload.manager, params.lease, False)
         self.checker: Checker
         self.history = History(on_quiet=lambda pk, now: self.checker.on_quiet(pk, now))
-        self.checker = Checker(
-            self.store, self.history, self.trace, workload, base, self.loop.time
-        )
+        self.checker = Checker(self.store, self.history, self.trace, workload, base, self.loop.time)
         self.scheduler = Scheduler(
             self.loop,
             self.store,
@@ -247,11 +246,13 @@ class _Run:
 
     async def _quiesce(self) -> None:
         """Let every request still on its way land, and stray tasks finish."""
-        while self.scheduler.in_flight or any(op.tasks for op in self.history.ops):
+        # Polling costs nothing in virtual time, and nothing can signal "all landed".
+        while self.scheduler.in_flight or any(op.tasks for op in self.history.ops):  # noqa: ASYNC110
             await asyncio.sleep(self.params.timing.max_late / 10)
 
     async def _final_checks(self) -> None:
         checker = self.checker
+        checker.expect_all_quiet(self.loop.time(), "at the end")
         await checker.check_expectations()
         await checker.check_counters()
         await checker.check_repaired()

@@ -135,8 +135,7 @@ class ScheduleParams:
 
     def describe(self) -> list[str]:
         lines = [
-            f"seed={self.seed} profile={self.profile} lease={self.lease:g}s "
-            f"preload={self.preload}",
+            f"seed={self.seed} profile={self.profile} lease={self.lease:g}s preload={self.preload}",
             f"store quirks: {self.quirks.describe()}",
             f"faults: {self.faults.describe()}",
             f"timing: latency={self.timing.latency:g}s reorder<={self.timing.reorder_max:g}s "
@@ -149,7 +148,9 @@ class ScheduleParams:
         lines += [f"  {actor.describe()}" for actor in self.actors]
         return lines
 
-    def shrunk(self, keep: tuple[int, ...] | None = None, max_ops: int | None = None) -> ScheduleParams:
+    def shrunk(
+        self, keep: tuple[int, ...] | None = None, max_ops: int | None = None
+    ) -> ScheduleParams:
         """The same schedule with fewer actors and/or fewer operations each."""
         actors = self.actors if keep is None else tuple(self.actors[i] for i in keep)
         if max_ops is not None:
@@ -185,9 +186,9 @@ def _draw_quirks(rng: random.Random) -> Quirks:
 
 
 def _draw_stack(rng: random.Random, lease: float) -> tuple[str, float | None]:
-    stack = rng.choices(
-        ("plain", "retrying", "cached", "retrying+cached"), weights=(5, 3, 1.5, 1)
-    )[0]
+    stack = rng.choices(("plain", "retrying", "cached", "retrying+cached"), weights=(5, 3, 1.5, 1))[
+        0
+    ]
     ttl = None
     if stack.endswith("cached") and rng.random() < 0.5:
         ttl = rng.choice((0.05, lease / 4, lease * 2))
@@ -328,9 +329,7 @@ def _timeouts(seed: int) -> ScheduleParams:
 def _lost_answers(seed: int) -> ScheduleParams:
     """Problem 3: lost answers behind RetryingStorage, many update_item writers."""
     rng, p = _quiet_base(seed, "lost-answers")
-    actors = tuple(
-        replace(a, stack="retrying") if a.role == "writer" else a for a in p.actors
-    )
+    actors = tuple(replace(a, stack="retrying") if a.role == "writer" else a for a in p.actors)
     return replace(
         p,
         actors=actors,
@@ -362,7 +361,11 @@ def _repair_in_flight(seed: int) -> ScheduleParams:
     extra = (
         ActorSpec("m8", "maintenance", rng.getrandbits(48), ops=rng.randint(2, 5), think=lease),
         ActorSpec(
-            "r9", "reader", rng.getrandbits(48), ops=rng.randint(4, 10), think=lease / 3,
+            "r9",
+            "reader",
+            rng.getrandbits(48),
+            ops=rng.randint(4, 10),
+            think=lease / 3,
             read_repair=True,
         ),
     )
@@ -392,7 +395,7 @@ def _replace_same_keys(seed: int) -> ScheduleParams:
 
 def _no_conditional(seed: int) -> ScheduleParams:
     """Problem 7: a store without conditional writes, two writers of the same pks."""
-    rng, p = _quiet_base(seed, "no-conditional")
+    _, p = _quiet_base(seed, "no-conditional")
     return replace(
         p,
         quirks=Quirks(conditional_put=False, conditional_delete=False),
@@ -415,7 +418,11 @@ def _cached(seed: int) -> ScheduleParams:
     )
     extra = (
         ActorSpec(
-            "m8", "maintenance", rng.getrandbits(48), ops=rng.randint(1, 3), think=lease,
+            "m8",
+            "maintenance",
+            rng.getrandbits(48),
+            ops=rng.randint(1, 3),
+            think=lease,
             stack="cached",
         ),
     )
@@ -433,7 +440,11 @@ def _clock_skew(seed: int) -> ScheduleParams:
     actors = tuple(replace(a, skew=rng.uniform(-60, 60)) for a in p.actors)
     extra = (
         ActorSpec(
-            "m8", "maintenance", rng.getrandbits(48), ops=2, think=0.05,
+            "m8",
+            "maintenance",
+            rng.getrandbits(48),
+            ops=2,
+            think=0.05,
             skew=rng.uniform(-60, 60),
         ),
     )

@@ -313,6 +313,11 @@ class DirectStorage:
     def supports_conditional_delete(self) -> bool:
         return self._store.supports_conditional_delete
 
+    def record(self, key: str) -> Record | None:
+        """The stored record behind ``key`` (for checks that compare snapshots)."""
+        table = self._snapshot if self._snapshot is not None else self._store.table
+        return table.objects.get(key)
+
     def _writable(self, kind: str) -> SimStore:
         if self._snapshot is not None:
             raise UnsupportedOperation(f"{kind} on a read-only snapshot", operation=kind)

@@ -84,5 +84,5 @@ def numbered(lines: Iterable[str], limit: int | None = None) -> str:
     items = list(lines)
     if limit is not None and len(items) > limit:
         skipped = len(items) - limit
-        items = [f"… {skipped} earlier lines not shown (--trace-lines)"] + items[-limit:]
+        items = [f"… {skipped} earlier lines not shown (--trace-lines)", *items[-limit:]]
     return "\n".join(items)

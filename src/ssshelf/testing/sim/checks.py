@@ -136,13 +136,16 @@ class _Reads:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Checked:
     """One pk checked on one snapshot: what it read, the item, what was wrong."""
 
     reads: _Reads
     item: Any
     problems: list[str]
+    #: The problems were reported (a later snapshot with the same answers
+    #: shows the same state, not a new violation).
+    reported: bool = False
 
 
 def keys_of(manager: CManager, name: str, item: Any) -> list[KeyTuple]:
@@ -318,6 +321,9 @@ class Checker:
                 held = "nothing" if item is None else f"the write of {stored}"
                 self.violation(at, invariant, f"{expectation.reason}: {pk} holds {held}")
                 return
+        if checked.reported:
+            return
+        checked.reported = bool(checked.problems)
         for problem in checked.problems:
             self.violation(at, invariant, f"{expectation.reason}: {pk} {problem}")
 
@@ -373,8 +379,16 @@ class Checker:
         model = self.model
         get_pk = model.item_manager.get_pk
         at = op.ended if op.ended is not None else op.invoked
+        listed: list[Any] = []
         for item in items:
-            if not any(part.contains(k) for k in keys_of(model, name, item)):
+            keys = self._keys_or_none(name, item)
+            if keys is None:
+                self.violation(
+                    at, "I1", f"{op.id} {op.kind}({op.args}) returned {item!r}, not an item"
+                )
+                continue
+            listed.append(item)
+            if not any(part.contains(k) for k in keys):
                 self.violation(
                     at,
                     "I1",
@@ -383,7 +397,7 @@ class Checker:
                 )
         if op.outcome is not Outcome.OK or op.ended is None or op.facts.get("cached"):
             return  # a read cache may serve any older state (docs/cache.md)
-        returned = Counter(get_pk(item) for item in items)
+        returned = Counter(get_pk(item) for item in listed)
         for pk in self._all_pks():
             wanted = self._unchanged_keys(pk, name, part, op.invoked, op.ended)
             if wanted is None or returned.get(pk, 0) == wanted:
@@ -395,6 +409,13 @@ class Checker:
                 f"its keys in range did not change during the listing "
                 f"({op.invoked:.6f}-{op.ended:.6f}) and it has {wanted} there",
             )
+
+    def _keys_or_none(self, name: str, item: Any) -> list[KeyTuple] | None:
+        """``item``'s keys in ``name``, or None when it is not an item at all."""
+        try:
+            return keys_of(self.model, name, item)
+        except Exception:
+            return None
 
     def _unchanged_keys(
         self, pk: str, name: str, part: Range, start: float, end: float
@@ -418,7 +439,7 @@ class Checker:
             return
         at = op.ended
         item = op.result
-        if item is not None and wanted not in keys_of(self.model, name, item):
+        if item is not None and wanted not in (self._keys_or_none(name, item) or []):
             self.violation(at, "I1", f"{op.id} {name}.get_item({value!r}) returned {item}")
         holder = self._steady_holder(name, wanted, op.invoked, op.ended)
         if (

@@ -6,22 +6,36 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .run import RunResult, run_schedule
-from .schedule import ScheduleParams, draw
+from .schedule import PROFILES, ScheduleParams, draw
 from .trace import numbered
 from .workload import Workload
+
+HAND_MADE = "(a schedule built by hand: rerun it with run_schedule)"
 
 
 def replay_command(params: ScheduleParams) -> str:
     """The command that replays ``params`` (shrunk ones included)."""
+    if params.profile not in PROFILES:
+        return HAND_MADE
     command = f"python -m ssshelf.testing.sim --seed {params.seed} --profile {params.profile}"
     full = draw(params.seed, params.profile)
+    keep: tuple[int, ...] | None = None
+    max_ops: int | None = None
     if params.actors != full.actors:
         names = {a.name: i for i, a in enumerate(full.actors)}
-        kept = [names[a.name] for a in params.actors]
-        command += f" --keep {','.join(map(str, kept))}"
+        if any(a.name not in names for a in params.actors):
+            return HAND_MADE
+        keep = tuple(names[a.name] for a in params.actors)
+        if keep == tuple(range(len(full.actors))):
+            keep = None
+        else:
+            command += f" --keep {','.join(map(str, keep))}"
         ops = {a.name: a.ops for a in full.actors}
         if any(a.ops < ops[a.name] for a in params.actors):
-            command += f" --max-ops {max(a.ops for a in params.actors)}"
+            max_ops = max(a.ops for a in params.actors)
+            command += f" --max-ops {max_ops}"
+    if full.shrunk(keep, max_ops) != params:
+        return HAND_MADE
     return command + " --trace"
 
 
@@ -76,7 +90,7 @@ def shrink(
 ) -> RunResult:
     """A smaller schedule that still breaks the same invariant as ``params``.
 
-    Greedy: drop actors one at a time, then cut every actor's operations,
+    Greedy: drop actors one at a time, then halve every actor's operations,
     keeping each change that still fails the same way; at most ``budget`` runs.
     Fates are drawn afresh for the smaller run, so the smaller trace may show
     another interleaving of the same bug.
@@ -85,47 +99,35 @@ def shrink(
     if best.ok:
         return best
     wanted = best.violations[0].invariant
+    runs = 1
 
-    def still_fails(candidate: ScheduleParams) -> RunResult | None:
-        nonlocal budget
-        budget -= 1
-        result = run_schedule(candidate, workload)
-        if any(v.invariant == wanted for v in result.violations):
-            if progress is not None:
-                progress(
-                    f"shrunk to {len(candidate.actors)} actors, {len(result.trace.events)} events"
-                )
-            return result
-        return None
+    def attempt(keep: tuple[int, ...], cap: int | None) -> RunResult | None:
+        nonlocal runs
+        runs += 1
+        result = run_schedule(params.shrunk(keep, cap), workload)
+        if not any(v.invariant == wanted for v in result.violations):
+            return None
+        if progress is not None:
+            progress(f"{len(keep)} actors, {len(result.trace.events)} trace events")
+        return result
 
-    full = draw(params.seed, params.profile)
-    index = {a.name: i for i, a in enumerate(full.actors)}
+    keep = tuple(range(len(params.actors)))
+    cap: int | None = None
     changed = True
-    while changed and budget > 0:
+    while changed and runs < budget and len(keep) > 1:
         changed = False
-        current = [index[a.name] for a in best.params.actors]
-        for drop in range(len(current)):
-            if budget <= 0 or len(current) == 1:
+        for drop in range(len(keep)):
+            if runs >= budget:
                 break
-            keep = tuple(i for j, i in enumerate(current) if j != drop)
-            found = still_fails(full.shrunk(keep, _max_ops(best.params)))
+            candidate = keep[:drop] + keep[drop + 1 :]
+            found = attempt(candidate, cap)
             if found is not None:
-                best, changed = found, True
+                best, keep, changed = found, candidate, True
                 break
-    cap = _max_ops(best.params)
-    while cap is not None and cap > 1 and budget > 0:
-        cap = cap // 2
-        keep = tuple(index[a.name] for a in best.params.actors)
-        found = still_fails(full.shrunk(keep, cap))
+    cap = max(a.ops for a in best.params.actors)
+    while cap > 1 and runs < budget:
+        found = attempt(keep, cap // 2)
         if found is None:
             break
-        best = found
+        best, cap = found, cap // 2
     return best
-
-
-def _max_ops(params: ScheduleParams) -> int | None:
-    full = draw(params.seed, params.profile)
-    ops = {a.name: a.ops for a in full.actors}
-    if all(a.ops == ops[a.name] for a in params.actors):
-        return None
-    return max(a.ops for a in params.actors)

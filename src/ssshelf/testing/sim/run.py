@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 import time
+import warnings
 from collections.abc import Coroutine, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -47,8 +48,9 @@ class RunResult:
     requests: int
     #: Simulated seconds the run took.
     simulated: float
-    #: Errors the event loop reported (e.g. "Task exception was never
-    #: retrieved"); they depend on garbage collection, so they are kept out
+    #: What the event loop reported ("Task exception was never retrieved")
+    #: and warnings raised during the run ("coroutine ... was never
+    #: awaited").  They depend on garbage collection, so they are kept out
     #: of the trace and do not fail a run.
     loop_errors: list[str] = field(default_factory=list)
 
@@ -174,7 +176,8 @@ class _Run:
 
     def execute(self) -> RunResult:
         params = self.params
-        with _library_log_into(self.trace, self.loop):
+        with _library_log_into(self.trace, self.loop), warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
             try:
                 self.loop.run_until_complete(self._setup())
                 finished = self._run_actors()
@@ -183,6 +186,7 @@ class _Run:
                 self.checker.check_history()
             finally:
                 self._close()
+        self.loop_errors += [f"{w.category.__name__}: {w.message}" for w in seen]
         violations = sorted(self.checker.violations, key=lambda v: v.at)
         return RunResult(
             params,

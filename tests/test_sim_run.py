@@ -158,9 +158,7 @@ class LosesWritesWorkload(DefaultWorkload):
 
 
 def test_an_acknowledged_write_that_is_not_stored_is_caught() -> None:
-    found = failing(
-        lambda s: hand_made(s, writer_ops={"add": 1}), LosesWritesWorkload(), range(10)
-    )
+    found = failing(lambda s: hand_made(s, writer_ops={"add": 1}), LosesWritesWorkload(), range(10))
     assert found
     assert any("I2-ack" in invariants(r) for r in found)
 

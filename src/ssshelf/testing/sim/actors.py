@@ -50,6 +50,10 @@ NEEDS_CONDITIONAL = frozenset(
 )
 READER_OPS: dict[str, float] = {"get": 2, "page": 2, "iterate": 2, "unique": 1}
 MAINTENANCE_OPS: dict[str, float] = {"repair": 3, "reindex": 1, "check": 1}
+#: Operations that may change what is stored for items they do not write.
+MAINTAINS = frozenset({"repair", "reindex"})
+#: Listings: with ``read_repair`` they delete the dangling entries they meet.
+LISTINGS = frozenset({"get_items", "iter_items"})
 
 Body = Callable[[Op], Awaitable[Any]]
 
@@ -79,6 +83,8 @@ class Stage:
     conditional: bool
     #: Writer op weights (already filtered for the store).
     writer_ops: dict[str, float]
+    #: The pks writers choose from.
+    pks: tuple[str, ...]
     #: The item stored under a pk right now (ground truth), or None.
     truth: Callable[[str], Any]
     #: Called when an operation ends (the checks look at it).
@@ -138,7 +144,7 @@ class Actor:
             op.facts.update(facts)
         if self.spec.stack.endswith("cached"):
             op.facts["cached"] = True
-        if self.spec.role == "maintenance" or self.spec.read_repair:
+        if kind in MAINTAINS or (self.spec.read_repair and kind in LISTINGS):
             op.facts["maintains"] = True
         stage.history.begin(op)
         stage.trace.record(op.invoked, self.name, "invoke", op)
@@ -168,7 +174,7 @@ class Actor:
     # -- writers ---------------------------------------------------------------
 
     def _pk(self, rng: random.Random) -> str:
-        return rng.choice(list(self.stage.workload.pks))
+        return rng.choice(self.stage.pks)
 
     def _new(self, rng: random.Random, pk: str, op_id: str) -> Any:
         return self.stage.workload.new_item(rng, pk, op_id, uniques=self.stage.conditional)
@@ -297,8 +303,12 @@ class Actor:
         args = f"{pk}, if_version={found.version}"
         await self._perform(rng, "remove_item", args, (pk,), body, {"expect": {pk: False}})
 
+    def _some_pks(self, rng: random.Random) -> tuple[str, ...]:
+        pool = self.stage.pks
+        return tuple(sorted(rng.sample(pool, min(len(pool), rng.randint(2, 3)))))
+
     async def _add_items(self, rng: random.Random) -> None:
-        pks = tuple(sorted(rng.sample(list(self.stage.workload.pks), rng.randint(2, 3))))
+        pks = self._some_pks(rng)
         seed = rng.getrandbits(32)
         m = self.manager
 
@@ -313,7 +323,7 @@ class Actor:
         )
 
     async def _remove_items(self, rng: random.Random) -> None:
-        pks = tuple(sorted(rng.sample(list(self.stage.workload.pks), rng.randint(2, 3))))
+        pks = self._some_pks(rng)
         m = self.manager
 
         async def body(op: Op) -> Any:

@@ -145,6 +145,7 @@ class _Run:
                 k: v for k, v in weights.items() if conditional or k not in NEEDS_CONDITIONAL
             }
             or {"add": 1.0},
+            pks=tuple(workload.pks[: params.pks] if params.pks else workload.pks),
             truth=self.checker.truth,
             on_end=self.checker.on_end,
         )

@@ -132,10 +132,13 @@ class ScheduleParams:
     time_limit: float = 3600.0
     #: Operation weights for writers (name -> weight); see actors.WRITER_OPS.
     writer_ops: dict[str, float] = field(default_factory=dict)
+    #: Writers choose among the first this many pks of the workload (0: all).
+    pks: int = 0
 
     def describe(self) -> list[str]:
         lines = [
-            f"seed={self.seed} profile={self.profile} lease={self.lease:g}s preload={self.preload}",
+            f"seed={self.seed} profile={self.profile} lease={self.lease:g}s preload={self.preload}"
+            + (f" pks={self.pks}" if self.pks else ""),
             f"store quirks: {self.quirks.describe()}",
             f"faults: {self.faults.describe()}",
             f"timing: latency={self.timing.latency:g}s reorder<={self.timing.reorder_max:g}s "
@@ -265,10 +268,13 @@ def _random(seed: int) -> ScheduleParams:
         actors=actors,
         setup_seed=rng.getrandbits(48),
         preload=rng.randint(0, 3),
+        pks=rng.choice((0, 0, 2, 3)),
     )
 
 
-def _quiet_base(seed: int, profile: str) -> tuple[random.Random, ScheduleParams]:
+def _quiet_base(
+    seed: int, profile: str, ops: tuple[int, int] = (2, 6)
+) -> tuple[random.Random, ScheduleParams]:
     """A schedule without faults or quirks: profiles switch on what they need."""
     rng = random.Random(seed)
     lease = rng.choice((30.0, 5.0, 2.0))
@@ -280,7 +286,7 @@ def _quiet_base(seed: int, profile: str) -> tuple[random.Random, ScheduleParams]
         writers=(2, 3),
         readers=(0, 1),
         maintenance=(0, 0),
-        ops=(3, 8),
+        ops=ops,
         skew=0.0,
         wait_for=0.0,
         think=rng.choice((0.002, 0.02)),
@@ -302,9 +308,10 @@ def _quiet_base(seed: int, profile: str) -> tuple[random.Random, ScheduleParams]
 
 def _same_pk_unique(seed: int) -> ScheduleParams:
     """Problem 1: writers of the same pks creating and re-adding unique values."""
-    rng, p = _quiet_base(seed, "same-pk-unique")
+    rng, p = _quiet_base(seed, "same-pk-unique", ops=(3, 8))
     return replace(
         p,
+        pks=2,
         writer_ops={"create": 5, "add": 3, "add_items": 2, "remove": 1},
         faults=replace(p.faults, reorder=rng.uniform(0.2, 0.6)),
     )
@@ -340,11 +347,12 @@ def _lost_answers(seed: int) -> ScheduleParams:
 
 def _slow_commits(seed: int) -> ScheduleParams:
     """Problem 4: slow requests against a short lease, unique values contended."""
-    rng, p = _quiet_base(seed, "slow-commits")
+    rng, p = _quiet_base(seed, "slow-commits", ops=(4, 10))
     lease = rng.choice((1.0, 2.0))
     actors = tuple(replace(a, think=lease * rng.uniform(0.1, 0.6)) for a in p.actors)
     return replace(
         p,
+        pks=3,
         lease=lease,
         actors=actors,
         faults=replace(p.faults, slow=rng.uniform(0.1, 0.3)),
@@ -359,12 +367,12 @@ def _repair_in_flight(seed: int) -> ScheduleParams:
     lease = rng.choice((1.0, 2.0))
     actors = tuple(replace(a, think=lease * rng.uniform(0.1, 0.5)) for a in p.actors)
     extra = (
-        ActorSpec("m8", "maintenance", rng.getrandbits(48), ops=rng.randint(2, 5), think=lease),
+        ActorSpec("m8", "maintenance", rng.getrandbits(48), ops=rng.randint(1, 3), think=lease),
         ActorSpec(
             "r9",
             "reader",
             rng.getrandbits(48),
-            ops=rng.randint(4, 10),
+            ops=rng.randint(3, 6),
             think=lease / 3,
             read_repair=True,
         ),
@@ -383,7 +391,7 @@ def _replace_same_keys(seed: int) -> ScheduleParams:
     """Problem 6: readers listing while writers replace items with the same keys."""
     rng, p = _quiet_base(seed, "replace-same-keys")
     readers = tuple(
-        ActorSpec(f"r{7 + i}", "reader", rng.getrandbits(48), ops=rng.randint(4, 10), think=0.002)
+        ActorSpec(f"r{7 + i}", "reader", rng.getrandbits(48), ops=rng.randint(3, 6), think=0.002)
         for i in range(2)
     )
     return replace(

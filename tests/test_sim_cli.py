@@ -9,7 +9,7 @@ import pytest
 from ssshelf.testing.sim.__main__ import main
 from ssshelf.testing.sim.batch import run_batch
 from ssshelf.testing.sim.run import run_schedule
-from ssshelf.testing.sim.schedule import draw
+from ssshelf.testing.sim.schedule import PROFILES, draw
 
 LAST_LINE = re.compile(r"^sim: (\d+) schedules, (\d+) violations$")
 
@@ -38,7 +38,7 @@ def test_a_batch_ends_with_the_count_line_and_the_matching_exit_code(
 
 def test_every_profile_runs_with_all(capsys: pytest.CaptureFixture[str]) -> None:
     main(["--seeds", "1", "--profile", "all", "--quiet"])
-    assert int(last_line(capsys.readouterr().out).group(1)) == 10
+    assert int(last_line(capsys.readouterr().out).group(1)) == len(PROFILES)
 
 
 def test_an_unknown_profile_is_refused() -> None:

@@ -71,6 +71,14 @@ def classify(kind: str, error: BaseException) -> Outcome:
     return Outcome.UNKNOWN
 
 
+def _expect(pk: str, *, present: bool = True, unconditional: bool = False) -> dict[str, Any]:
+    """Facts of a write of one pk: stored (or removed) once acknowledged."""
+    facts: dict[str, Any] = {"expect": {pk: present}}
+    if unconditional:
+        facts["unconditional"] = True
+    return facts
+
+
 @dataclass
 class Stage:
     """What every actor of a run shares."""
@@ -201,7 +209,7 @@ class Actor:
             op.facts["item"] = item
             return await m.add_item(item)
 
-        await self._perform(rng, "add_item", pk, (pk,), body, {"expect": {pk: True}})
+        await self._perform(rng, "add_item", pk, (pk,), body, _expect(pk, unconditional=True))
 
     async def _add_same_keys(self, rng: random.Random) -> None:
         pk = self._pk(rng)
@@ -216,7 +224,8 @@ class Actor:
             op.facts["item"] = item
             return await m.add_item(item)
 
-        await self._perform(rng, "add_item", f"{pk} same keys", (pk,), body, {"expect": {pk: True}})
+        facts = _expect(pk, unconditional=True)
+        await self._perform(rng, "add_item", f"{pk} same keys", (pk,), body, facts)
 
     async def _read_version(self, rng: random.Random, pk: str) -> Any:
         m = self.manager
@@ -262,7 +271,8 @@ class Actor:
             return await m.update_item(pk, change)
 
         what = "same keys" if same_keys else "new keys"
-        await self._perform(rng, "update_item", f"{pk} {what}", (pk,), body, {"expect": {pk: True}})
+        facts = _expect(pk, unconditional=True)
+        await self._perform(rng, "update_item", f"{pk} {what}", (pk,), body, facts)
 
     async def _update_counter(self, rng: random.Random) -> None:
         wl, m = self.stage.workload, self.manager
@@ -277,9 +287,8 @@ class Actor:
 
             return await m.update_item(pk, append)
 
-        await self._perform(
-            rng, "update_item", f"{pk} append nonce", (pk,), body, {"expect": {pk: True}}
-        )
+        facts = {**_expect(pk, unconditional=True), "counter": pk}
+        await self._perform(rng, "update_item", f"{pk} append nonce", (pk,), body, facts)
 
     async def _remove(self, rng: random.Random) -> None:
         pk = self._pk(rng)
@@ -288,7 +297,8 @@ class Actor:
         async def body(op: Op) -> Any:
             return await m.remove_item(pk)
 
-        await self._perform(rng, "remove_item", pk, (pk,), body, {"expect": {pk: False}})
+        facts = _expect(pk, present=False, unconditional=True)
+        await self._perform(rng, "remove_item", pk, (pk,), body, facts)
 
     async def _remove_if_version(self, rng: random.Random) -> None:
         pk = self._pk(rng)
@@ -318,9 +328,8 @@ class Actor:
             op.facts["items"] = items
             return await m.add_items(items)
 
-        await self._perform(
-            rng, "add_items", ", ".join(pks), pks, body, {"expect": dict.fromkeys(pks, True)}
-        )
+        facts = {"expect": dict.fromkeys(pks, True), "unconditional": True}
+        await self._perform(rng, "add_items", ", ".join(pks), pks, body, facts)
 
     async def _remove_items(self, rng: random.Random) -> None:
         pks = self._some_pks(rng)
@@ -329,9 +338,8 @@ class Actor:
         async def body(op: Op) -> Any:
             return await m.remove_items(pks)
 
-        await self._perform(
-            rng, "remove_items", ", ".join(pks), pks, body, {"expect": dict.fromkeys(pks, False)}
-        )
+        facts = {"expect": dict.fromkeys(pks, False), "unconditional": True}
+        await self._perform(rng, "remove_items", ", ".join(pks), pks, body, facts)
 
     # -- readers ---------------------------------------------------------------
 

@@ -41,6 +41,9 @@ At the end, from the history:
   entries and reservations the live items' keys give them.
 * **stray-work** — no operation sends a request after it has returned.
 * **unexpected-error** — operations raise only the errors the API documents.
+* **liveness** — nothing waits forever, a run ends within its time limit, and
+  writes without a condition (``add_item``, ``update_item``, ``remove_item``,
+  bulk) never give up with ``ConflictError`` under contention.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import SSShelfError
+from ...errors import AlreadyExistsError, ConflictError, SSShelfError, UniqueViolation
 from ...keys import KeyTuple, encode_tuple, normalize_key
 from ...managers import CManager
 from ...repair import CheckReport
@@ -266,6 +269,17 @@ class Checker:
                 now,
                 "unexpected-error",
                 f"{op.id} {op.kind}({op.args}) raised {type(op.error).__name__}: {op.error}",
+            )
+        if (
+            op.facts.get("unconditional")
+            and isinstance(op.error, ConflictError)
+            and not isinstance(op.error, AlreadyExistsError | UniqueViolation)
+        ):
+            self.violation(
+                now,
+                "liveness",
+                f"{op.id} {op.kind}({op.args}) gave up under contention at the default "
+                f"settings: {op.error}",
             )
         if op.facts.get("maintains"):
             self.expect_all_quiet(now, f"after {op.id} {op.kind}")
@@ -509,11 +523,14 @@ class Checker:
                 self.violation(at, "update-once", f"counter {pk} is gone")
                 continue
             present.update(wl.nonces(item))
-        for nonce, count in sorted(present.items()):
-            if count > 1:
-                self.violation(at, "update-once", f"nonce {nonce} was applied {count} times")
+            for nonce, first in self._first_duplicates(pk).items():
+                self.violation(
+                    first,
+                    "update-once",
+                    f"nonce {nonce} was applied {present[nonce]} times to counter {pk}",
+                )
         for op in self.history.ops:
-            if op.kind != "update_item" or op.args.split()[0] not in wl.counter_pks:
+            if "counter" not in op.facts:
                 continue
             if op.outcome is Outcome.OK and not present[op.id]:
                 self.violation(at, "update-once", f"acknowledged {op.id} ({op.args}) is lost")
@@ -523,6 +540,17 @@ class Checker:
                     "update-once",
                     f"{op.id} ({op.args}) raised {type(op.error).__name__} but was applied",
                 )
+
+    def _first_duplicates(self, pk: str) -> dict[str, float]:
+        """Nonce -> when a committed state of counter ``pk`` first held it twice."""
+        found: dict[str, float] = {}
+        for at, item in self.timeline.get(pk, ()):
+            if item is None:
+                continue
+            for nonce, count in sorted(Counter(self.workload.nonces(item)).items()):
+                if count > 1 and nonce not in found:
+                    found[nonce] = at
+        return found
 
     async def check_repaired(self) -> None:
         """I3: repair on the quiet store, then check() and the exact contents."""

@@ -459,6 +459,23 @@ def _clock_skew(seed: int) -> ScheduleParams:
     return replace(p, actors=actors + extra)
 
 
+def _contention(seed: int) -> ScheduleParams:
+    """Many writers updating the two counters at the default settings."""
+    rng, p = _quiet_base(seed, "contention")
+    latency = rng.uniform(0.01, 0.04)  # a distant store: S3 answers in tens of ms
+    writers = tuple(
+        ActorSpec(f"w{i}", "writer", rng.getrandbits(48), ops=rng.randint(2, 3), think=0.001)
+        for i in range(rng.randint(6, 10))
+    )
+    return replace(
+        p,
+        lease=30.0,
+        actors=writers,
+        writer_ops={"update_counter": 1},
+        timing=replace(p.timing, latency=latency, reorder_max=latency * 3),
+    )
+
+
 #: Profile name -> how a seed becomes a schedule.
 PROFILES: dict[str, Callable[[int], ScheduleParams]] = {
     "random": _random,
@@ -471,6 +488,7 @@ PROFILES: dict[str, Callable[[int], ScheduleParams]] = {
     "no-conditional": _no_conditional,
     "cached": _cached,
     "clock-skew": _clock_skew,
+    "contention": _contention,
 }
 
 

@@ -16,10 +16,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .batch import run_batch
+from .batch import load_workload, run_batch
 from .report import Summary, failure_report, shrink
 from .run import run_schedule
 from .schedule import PROFILES, draw
+from .workload import Workload
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +37,10 @@ def _parser() -> argparse.ArgumentParser:
         help=f"schedule profile, or 'all' for each in turn: {', '.join(PROFILES)}",
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--workload",
+        help="your own workload, as module:Class (a subclass of ssshelf.testing.sim.Workload)",
+    )
     parser.add_argument("--trace", action="store_true", help="print the whole trace")
     parser.add_argument("--trace-lines", type=int, help="print only the last N trace lines")
     parser.add_argument("--shrink", action="store_true", help="look for a smaller failing run")
@@ -55,15 +60,26 @@ def _profiles(name: str) -> list[str]:
     return [name]
 
 
+def _workload(args: argparse.Namespace) -> type[Workload] | None:
+    if args.workload is None:
+        return None
+    try:
+        return load_workload(args.workload)
+    except (ImportError, ValueError) as exc:
+        raise SystemExit(f"--workload: {exc}") from None
+
+
 def _replay(args: argparse.Namespace) -> int:
     params = draw(args.seed, _profiles(args.profile)[0])
+    workload_class = _workload(args)
+    workload = workload_class() if workload_class is not None else None
     if args.keep is not None or args.max_ops is not None:
         keep = tuple(int(i) for i in args.keep.split(",")) if args.keep else None
         params = params.shrunk(keep, args.max_ops)
     if args.shrink:
-        result = shrink(params, progress=lambda text: print(f"# {text}", file=sys.stderr))
+        result = shrink(params, workload, progress=lambda text: print(f"# {text}", file=sys.stderr))
     else:
-        result = run_schedule(params)
+        result = run_schedule(params, workload)
     if result.ok:
         print("\n".join(params.describe()))
         if args.trace or args.trace_lines:
@@ -74,7 +90,10 @@ def _replay(args: argparse.Namespace) -> int:
         return 0
     print(
         failure_report(
-            result, trace=args.trace or bool(args.trace_lines), trace_lines=args.trace_lines
+            result,
+            trace=args.trace or bool(args.trace_lines),
+            trace_lines=args.trace_lines,
+            workload=workload_class,
         )
     )
     print("sim: 1 schedules, 1 violations")
@@ -93,7 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"    replay: {summary.replay}")
 
     batch = run_batch(
-        range(args.start, args.start + args.seeds), profiles, jobs=args.jobs, on_failure=show
+        range(args.start, args.start + args.seeds),
+        profiles,
+        jobs=args.jobs,
+        workload=_workload(args),
+        on_failure=show,
     )
     by_invariant: dict[str, int] = {}
     for failure in batch.failures:

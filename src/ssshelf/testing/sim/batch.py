@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -10,12 +11,27 @@ from dataclasses import dataclass, field
 from .report import Summary, summarize
 from .run import run_schedule
 from .schedule import draw
+from .workload import Workload
+
+Job = tuple[int, str, "type[Workload] | None"]
 
 
-def run_one(job: tuple[int, str]) -> Summary:
-    """One schedule of the default workload, summarised (a worker's job)."""
-    seed, profile = job
-    return summarize(run_schedule(draw(seed, profile)))
+def run_one(job: Job) -> Summary:
+    """One schedule, summarised (a worker's job)."""
+    seed, profile, workload = job
+    result = run_schedule(draw(seed, profile), workload() if workload else None)
+    return summarize(result, workload)
+
+
+def load_workload(spec: str) -> type[Workload]:
+    """``"package.module:ClassName"`` -> that Workload subclass."""
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"a workload is given as module:Class, got {spec!r}")
+    found = getattr(importlib.import_module(module_name), name, None)
+    if not (isinstance(found, type) and issubclass(found, Workload)):
+        raise ValueError(f"{spec} is not a subclass of ssshelf.testing.sim.Workload")
+    return found
 
 
 @dataclass
@@ -42,14 +58,16 @@ def run_batch(
     profiles: Iterable[str] = ("random",),
     *,
     jobs: int = 1,
+    workload: type[Workload] | None = None,
     on_failure: Callable[[Summary], None] | None = None,
 ) -> BatchResult:
     """Run every seed under every profile; ``jobs`` > 1 fans out to processes.
 
-    A failing schedule is one with at least one violation; its summary goes
-    to ``on_failure`` as soon as it is known.
+    ``workload`` (a class importable by the worker processes) replaces the
+    default workload.  A failing schedule is one with at least one
+    violation; its summary goes to ``on_failure`` as soon as it is known.
     """
-    work = [(seed, profile) for seed in seeds for profile in profiles]
+    work: list[Job] = [(seed, profile, workload) for seed in seeds for profile in profiles]
     result = BatchResult()
     started = time.perf_counter()
     for summary in _map(work, jobs):
@@ -64,7 +82,7 @@ def run_batch(
     return result
 
 
-def _map(work: list[tuple[int, str]], jobs: int) -> Iterator[Summary]:
+def _map(work: list[Job], jobs: int) -> Iterator[Summary]:
     if jobs <= 1 or len(work) < 2:
         yield from map(run_one, work)
         return

@@ -8,16 +8,18 @@ from dataclasses import dataclass
 from .run import RunResult, run_schedule
 from .schedule import PROFILES, ScheduleParams, draw
 from .trace import numbered
-from .workload import Workload
+from .workload import DefaultWorkload, Workload
 
 HAND_MADE = "(a schedule built by hand: rerun it with run_schedule)"
 
 
-def replay_command(params: ScheduleParams) -> str:
-    """The command that replays ``params`` (shrunk ones included)."""
+def replay_command(params: ScheduleParams, workload: type[Workload] | None = None) -> str:
+    """The command that replays ``params`` (shrunk ones included) with ``workload``."""
     if params.profile not in PROFILES:
         return HAND_MADE
     command = f"python -m ssshelf.testing.sim --seed {params.seed} --profile {params.profile}"
+    if workload is not None and workload is not DefaultWorkload:
+        command += f" --workload {workload.__module__}:{workload.__qualname__}"
     full = draw(params.seed, params.profile)
     keep: tuple[int, ...] | None = None
     max_ops: int | None = None
@@ -39,7 +41,13 @@ def replay_command(params: ScheduleParams) -> str:
     return command + " --trace"
 
 
-def failure_report(result: RunResult, *, trace: bool, trace_lines: int | None = None) -> str:
+def failure_report(
+    result: RunResult,
+    *,
+    trace: bool,
+    trace_lines: int | None = None,
+    workload: type[Workload] | None = None,
+) -> str:
     """Seed, parameters, the invariants broken and (optionally) the trace."""
     params = result.params
     lines = [
@@ -49,7 +57,7 @@ def failure_report(result: RunResult, *, trace: bool, trace_lines: int | None = 
     lines += [f"  {v.describe()}" for v in result.violations]
     if result.loop_errors:
         lines += [f"  event loop reported: {e}" for e in result.loop_errors]
-    lines.append(f"  replay: {replay_command(params)}")
+    lines.append(f"  replay: {replay_command(params, workload)}")
     if trace:
         lines.append(f"trace ({len(result.trace.events)} events, {result.requests} requests):")
         lines.append(numbered(result.trace.lines(), trace_lines))
@@ -69,7 +77,7 @@ class Summary:
     replay: str
 
 
-def summarize(result: RunResult) -> Summary:
+def summarize(result: RunResult, workload: type[Workload] | None = None) -> Summary:
     return Summary(
         result.params.seed,
         result.params.profile,
@@ -77,7 +85,7 @@ def summarize(result: RunResult) -> Summary:
         tuple(dict.fromkeys(v.invariant for v in result.violations)),
         result.requests,
         result.simulated,
-        replay_command(result.params),
+        replay_command(result.params, workload),
     )
 
 

@@ -258,9 +258,8 @@ class _Run:
     async def _final_checks(self) -> None:
         checker = self.checker
         checker.expect_all_quiet(self.loop.time(), "at the end")
-        await checker.check_expectations()
-        await checker.check_counters()
-        await checker.check_repaired()
+        await checker.check_visibility()
+        await checker.check_final()
 
     def _close(self) -> None:
         loop = self.loop

@@ -18,8 +18,13 @@ from typing import Any
 
 from ...collections import Collection
 from ...items import IManager
-from ...keys import KeyTuple
+from ...keys import KeyTuple, normalize_key
 from ...managers import CManager
+
+
+def collection_keys(manager: CManager, name: str, item: Any) -> list[KeyTuple]:
+    """The key tuples ``item`` has in ``manager``'s collection ``name``."""
+    return normalize_key(manager.collections[name].key(item), collection=name)
 
 
 @dataclass(frozen=True, slots=True)

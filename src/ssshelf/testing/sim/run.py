@@ -272,7 +272,18 @@ class _Run:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         with contextlib.suppress(LivenessError):
             loop.run_until_complete(loop.shutdown_asyncgens())
+        self._unretrieved_exceptions()
         loop.close()
+
+    def _unretrieved_exceptions(self) -> None:
+        """Report tasks whose exception nobody retrieved, now rather than when the
+        garbage collector finds them (which depends on the process, not the seed)."""
+        for task in self.tasks:
+            if task.done() and not task.cancelled() and getattr(task, "_log_traceback", False):
+                error = task.exception()  # retrieving it: no log from the collector
+                self.loop_errors.append(
+                    f"Task exception was never retrieved: {type(error).__name__}: {error}"
+                )
 
 
 def run_schedule(params: ScheduleParams, workload: Workload | None = None) -> RunResult:

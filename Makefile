@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint typecheck unit browser-deps test-ceph bench shortener clean
+.PHONY: demo test lint typecheck unit browser-deps test-ceph bench shortener sim clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,16 @@ test-ceph: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m benchmarks.run
+
+# Seeded simulation of concurrent managers (docs/simulation.md): SIM_SEEDS schedules
+# from seed SIM_SEED_START; the last line is "sim: N schedules, K violations".
+SIM_SEEDS ?= 2000
+SIM_SEED_START ?= 0
+SIM_PROFILE ?= random
+SIM_JOBS ?= 2
+sim: $(STAMP)
+	$(BIN)/python -m ssshelf.testing.sim --seeds $(SIM_SEEDS) --start $(SIM_SEED_START) \
+		--profile $(SIM_PROFILE) --jobs $(SIM_JOBS)
 
 # The URL shortener on the embedded default (SSSHELF_URL to use S3).
 shortener: $(STAMP)

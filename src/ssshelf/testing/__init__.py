@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from .errors import StorageUnavailable
-from .storages.base import Storage
-from .storages.wrapper import StorageWrapper
+from ..errors import StorageUnavailable
+from ..storages.base import Storage
+from ..storages.wrapper import StorageWrapper
 
 T = TypeVar("T")
 

@@ -1,0 +1,203 @@
+"""Each fate the scheduler hands out does what it says, in virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from ssshelf.errors import OutcomeUnknown, StorageUnavailable
+from ssshelf.testing.sim.history import History, Op, Outcome
+from ssshelf.testing.sim.loop import VirtualTimeLoop
+from ssshelf.testing.sim.schedule import FaultRates, Timing
+from ssshelf.testing.sim.scheduler import (
+    CURRENT_OP,
+    ActorKilled,
+    ActorState,
+    ScheduledClient,
+    Scheduler,
+)
+from ssshelf.testing.sim.store import Quirks, SimStore
+from ssshelf.testing.sim.trace import Trace
+
+TIMING = Timing(latency=0.01, reorder_max=0.1, slow_max=1000.0, client_timeout=0.5, max_late=5.0)
+
+
+class World:
+    """One loop, one store, one scheduler; ``run`` drives a coroutine to its end."""
+
+    def __init__(self, faults: FaultRates, quirks: Quirks | None = None) -> None:
+        self.loop = VirtualTimeLoop()
+        self.store = SimStore(quirks or Quirks(), self.loop.time)
+        self.quiet: list[str] = []
+        self.history = History(on_quiet=lambda pk, now: self.quiet.append(pk))
+        self.trace = Trace()
+        self.scheduler = Scheduler(
+            self.loop, self.store, random.Random(1), faults, TIMING, self.history, self.trace
+        )
+
+    def client(self, name: str = "a0") -> tuple[ActorState, ScheduledClient]:
+        actor = ActorState(name)
+        return actor, self.scheduler.client(actor)
+
+    def run(self, make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        async def main() -> Any:
+            result = await make()
+            while self.scheduler.in_flight:  # noqa: ASYNC110 - let late requests land
+                await asyncio.sleep(1)
+            return result
+
+        try:
+            return self.loop.run_until_complete(main())
+        finally:
+            self.loop.close()
+
+    def landed_at(self, key: str) -> float:
+        return next(change.at for change in self.store.log if change.key == key)
+
+
+def test_a_lost_answer_was_applied_and_says_so_for_writes() -> None:
+    world = World(FaultRates(lose_answer=1.0))
+    _, client = world.client()
+
+    async def main() -> tuple[BaseException, BaseException]:
+        with pytest.raises(OutcomeUnknown) as write:
+            await client.put("k", b"x")
+        with pytest.raises(StorageUnavailable) as read:
+            await client.get("k")
+        return write.value, read.value
+
+    _, read = world.run(main)
+    assert not isinstance(read, OutcomeUnknown)  # a read changes nothing
+    assert world.store.table.objects["k"].data == b"x"
+
+
+def test_a_refused_request_never_reaches_the_store() -> None:
+    world = World(FaultRates(refuse=1.0))
+    _, client = world.client()
+
+    async def main() -> BaseException:
+        with pytest.raises(StorageUnavailable) as info:
+            await client.put("k", b"x")
+        return info.value
+
+    error = world.run(main)
+    assert not isinstance(error, OutcomeUnknown)
+    assert world.store.log == []
+
+
+def test_a_timed_out_write_lands_late_but_within_max_late() -> None:
+    world = World(FaultRates(time_out=1.0))
+    _, client = world.client()
+    answered: list[float] = []
+
+    async def main() -> None:
+        with pytest.raises(OutcomeUnknown):
+            await client.put("k", b"x")
+        answered.append(world.loop.time())
+        assert "k" not in world.store.table.objects  # not yet
+
+    world.run(main)
+    assert TIMING.client_timeout / 2 <= answered[0] <= TIMING.client_timeout
+    assert answered[0] <= world.landed_at("k") <= answered[0] + TIMING.max_late
+
+
+def test_a_slow_write_whose_caller_gave_up_lands_within_max_late() -> None:
+    world = World(FaultRates(slow=1.0))
+    _, client = world.client()
+
+    async def main() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.put("k", b"x"), 1.0)
+
+    world.run(main)
+    assert 1.0 < world.landed_at("k") <= 1.0 + TIMING.max_late
+
+
+def test_a_read_nobody_waits_for_is_dropped() -> None:
+    world = World(FaultRates(slow=1.0))
+    _, client = world.client()
+
+    async def main() -> int:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.get("k"), 1.0)
+        return world.scheduler.in_flight
+
+    assert world.run(main) == 0
+
+
+def test_a_killed_actor_is_refused_but_what_it_sent_still_lands() -> None:
+    world = World(FaultRates(slow=1.0))
+    actor, client = world.client()
+
+    async def main() -> None:
+        pending = asyncio.ensure_future(client.put("k", b"x"))
+        await asyncio.sleep(0.5)
+        world.scheduler.kill(actor)
+        with pytest.raises(ActorKilled):
+            await pending
+        with pytest.raises(ActorKilled):
+            await client.put("other", b"y")
+
+    world.run(main)
+    assert actor.dead
+    assert [change.key for change in world.store.log] == ["k"]
+    assert world.landed_at("k") <= 0.5 + TIMING.max_late
+
+
+def test_the_kill_fate_stops_the_actor_at_that_request() -> None:
+    world = World(FaultRates(kill=1.0))
+    actor, client = world.client()
+
+    async def main() -> None:
+        with pytest.raises(ActorKilled):
+            await client.put("k", b"x")
+
+    world.run(main)
+    assert actor.dead and world.store.log == []
+
+
+def test_409_fails_one_of_two_racing_conditional_writes_without_applying_it() -> None:
+    world = World(FaultRates(), Quirks(conflict_rate=1.0))
+    _, first = world.client("a0")
+    _, second = world.client("a1")
+
+    async def main() -> list[object]:
+        return await asyncio.gather(
+            first.put("k", b"1", if_absent=True),
+            second.put("k", b"2", if_absent=True),
+            return_exceptions=True,
+        )
+
+    results = world.run(main)
+    conflicts = [r for r in results if isinstance(r, StorageUnavailable)]
+    assert len(conflicts) == 1 and "409" in str(conflicts[0])
+    assert not isinstance(conflicts[0], OutcomeUnknown)
+    assert len(world.store.log) == 1
+
+
+def test_requests_are_attributed_to_the_operation_that_sent_them() -> None:
+    world = World(FaultRates(time_out=1.0))
+    _, client = world.client()
+    op = Op("a0.0", "a0", "add_item", "k", ("p",), 0.0)
+    world.history.begin(op)
+
+    async def main() -> None:
+        token = CURRENT_OP.set(op)
+        try:
+            with pytest.raises(OutcomeUnknown):
+                await client.put("k", b"x")
+        finally:
+            CURRENT_OP.reset(token)
+        world.history.end(op, world.loop.time(), Outcome.UNKNOWN, None, None)
+        assert op.flights == 1 and op.settled is None  # its write is still on its way
+        assert not world.history.quiet("p")
+
+    world.run(main)
+    assert op.flights == 0 and op.settled == world.landed_at("k")
+    assert world.quiet == ["p"]
+    sends = [e for e in world.trace.events if e[2] == "send"]
+    assert sends[0][4] == "a0.0"

@@ -1,0 +1,52 @@
+"""Issue 9: at least 10,000 seeded schedules of concurrent managers, every run.
+
+The same number of seeds under each profile of ``ssshelf.testing.sim.schedule``
+(10,000 schedules in all, rounded up), fanned out over two worker processes.
+``SSSHELF_SIM_SEEDS`` sets the number of seeds per profile instead.
+
+That every schedule runs to its end (no crash of the simulator itself, no
+schedule lost) is asserted strictly.  That no schedule breaks an invariant is
+expected to fail until the write protocol of issue 9 lands: today's code has
+the eight problems the issue lists, and the simulation finds each of them
+(``docs/simulation.md``).  Once it passes, drop the xfail.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import pytest
+
+from ssshelf.testing.sim.batch import BatchResult, run_batch
+from ssshelf.testing.sim.schedule import PROFILES
+
+TOTAL = 10_000
+SEEDS = int(os.environ.get("SSSHELF_SIM_SEEDS", -(-TOTAL // len(PROFILES))))
+
+
+@pytest.fixture(scope="module")
+def batch() -> BatchResult:
+    return run_batch(range(SEEDS), list(PROFILES), jobs=2)
+
+
+def test_every_schedule_runs_to_the_end(batch: BatchResult) -> None:
+    assert batch.schedules == SEEDS * len(PROFILES)
+    if "SSSHELF_SIM_SEEDS" not in os.environ:
+        assert batch.schedules >= TOTAL
+    print(
+        f"\n{batch.schedules} schedules in {batch.seconds:.1f} s: "
+        f"{batch.per_second:.0f} schedules/s over 2 processes, "
+        f"{batch.requests / batch.schedules:.0f} requests each"
+    )
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue 9: today's write protocol breaks invariants under concurrency and faults; "
+    "see docs/simulation.md for the seeds and the problems they show",
+)
+def test_no_schedule_breaks_an_invariant(batch: BatchResult) -> None:
+    broken = Counter(name for failure in batch.failures for name in failure.invariants)
+    first = "\n".join(f"{f.violations[0]}\n    {f.replay}" for f in batch.failures[:20])
+    assert not batch.failures, f"{batch.line()}; by invariant {dict(broken)}\n{first}"

@@ -94,9 +94,9 @@ class FinalChecks:
                 f"on the quiet store, check() after repair() (default grace) is not ok: "
                 f"{_problems(report)}",
             )
-        if not report.ok:  # else nothing is left for repair(grace=0)
-            await manager.repair(grace=0)
-            report = await manager.check()
+        # Nothing is in flight any more: judge everything now.
+        await manager.repair(grace=0)
+        report = await manager.check(grace=0)
         if not report.ok:
             self.violation(
                 at, "I3", f"check() after repair(grace=0) is not ok: {_problems(report)}"

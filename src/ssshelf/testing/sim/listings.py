@@ -79,6 +79,10 @@ class HistoryChecks:
                 )
         if op.outcome is not Outcome.OK or op.ended is None or op.facts.get("cached"):
             return  # a read cache may serve any older state (docs/cache.md)
+        if not self.checker.store.quirks.conditional_put:
+            # Without conditional writes every write rewrites its entries, and a
+            # listing may miss or repeat an item meanwhile (docs/consistency.md).
+            return
         returned = Counter(get_pk(item) for item in listed)
         for pk in self._all_pks():
             wanted = self._unchanged_keys(pk, name, part, op.invoked, op.ended)

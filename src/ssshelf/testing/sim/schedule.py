@@ -498,4 +498,17 @@ def draw(seed: int, profile: str = "random") -> ScheduleParams:
         make = PROFILES[profile]
     except KeyError:
         raise ValueError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}") from None
-    return make(seed)
+    return within_the_assumption(make(seed))
+
+
+#: How close to its bound a schedule pushes requests that land late.
+LATE_SHARE = 0.95
+
+
+def within_the_assumption(params: ScheduleParams) -> ScheduleParams:
+    """The protocol assumes that a request whose caller gave up lands within
+    ``unique_lease - commit window`` (half the lease) of the give-up, or never
+    (``docs/consistency.md``).  A schedule lets requests land late right up to
+    that bound, never past it: past it, no protocol bounded by time holds."""
+    bound = LATE_SHARE * params.lease / 2
+    return replace(params, timing=replace(params.timing, max_late=bound))

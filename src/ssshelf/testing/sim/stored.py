@@ -32,6 +32,8 @@ def decode_item(manager: CManager, key: str, data: bytes) -> Any | None:
     hold a live item (unreadable)."""
     try:
         envelope = decode_envelope(data, key=key)
+        if envelope.removed:
+            return None  # a tombstone: what a removed item leaves without conditional delete
         return manager.item_manager.deserialize_item(envelope.payload)
     except (CorruptItemError, ValueError):
         return None
@@ -52,10 +54,12 @@ async def reservation_holders(manager: CManager, storage: Storage) -> dict[tuple
                 if obj is None:
                     continue
                 try:
-                    holder = decode_reservation(obj.data, key=key).pk
+                    reservation = decode_reservation(obj.data, key=key)
                 except CorruptItemError:
-                    holder = "<unreadable>"
-                out[(name, key[len(prefix) :])] = holder
+                    out[(name, key[len(prefix) :])] = "<unreadable>"
+                    continue
+                if not reservation.released:  # a freed value's marker holds nothing
+                    out[(name, key[len(prefix) :])] = reservation.pk
             if page.next_after is None:
                 break
             after = page.next_after

@@ -265,6 +265,11 @@ class _Scan:
                 holder = _reservation_or_none(obj, key)
                 if holder is not None and holder.pk == envelope.pk and not holder.released:
                     continue
+                # Read the item again: it may have let the value go meanwhile
+                # (a write released it), and then nothing is missing.
+                now = (await self.holder(envelope.pk)).live
+                if now is None or now.reservation_version(name, encoded) is None:
+                    continue
                 self.report.note("missing_reservations", key)
                 if not self.fix:
                     continue

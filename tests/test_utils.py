@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, datetime
 from decimal import Decimal
@@ -49,3 +50,26 @@ async def test_gather_bounded_keeps_order_and_exceptions() -> None:
     assert await gather_bounded([], 3) == []
     results = await gather_bounded((one(i) for i in range(4)), 2)
     assert results[:2] == [0, 1] and isinstance(results[2], ValueError) and results[3] == 3
+
+
+async def test_cancelled_gather_leaves_nothing_running_and_nothing_unawaited() -> None:
+    import inspect
+
+    started: list[int] = []
+    release = asyncio.Event()
+
+    async def slow(i: int) -> int:
+        started.append(i)
+        await release.wait()
+        return i
+
+    made = [slow(i) for i in range(10)]
+    task = asyncio.create_task(gather_bounded(made, 2))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert started == [0, 1]  # the others never started ...
+    # ... and none is left "never awaited": every one ran to its end or was closed
+    assert {inspect.getcoroutinestate(c) for c in made} == {inspect.CORO_CLOSED}
+    assert len(asyncio.all_tasks()) == 1  # nothing of it runs on

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Iterable
 from typing import TypeVar
 
@@ -14,18 +15,29 @@ async def gather_bounded(awaitables: Iterable[Awaitable[T]], limit: int) -> list
 
     Returns results in input order; an awaitable that raised leaves its
     exception in its place (every one runs to the end, so a caller always
-    learns what happened to each request).
+    learns what happened to each request).  Cancelled, it cancels them all and
+    returns only once they have finished; a coroutine whose turn never came is
+    closed, not left "never awaited".
     """
     items = list(awaitables)
     if not items:
         return []
     semaphore = asyncio.Semaphore(max(1, limit))
+    started = [False] * len(items)
 
-    async def run(aw: Awaitable[T]) -> T:
+    async def run(index: int, awaitable: Awaitable[T]) -> T:
         async with semaphore:
-            return await aw
+            started[index] = True
+            return await awaitable
 
-    return await asyncio.gather(*(run(a) for a in items), return_exceptions=True)
+    try:
+        return await asyncio.gather(
+            *(run(i, a) for i, a in enumerate(items)), return_exceptions=True
+        )
+    finally:
+        for index, awaitable in enumerate(items):
+            if not started[index] and inspect.iscoroutine(awaitable):
+                awaitable.close()
 
 
 async def gather_all(awaitables: Iterable[Awaitable[T]], limit: int) -> list[T]:

@@ -62,8 +62,12 @@ class Planner:
         """The normalised pk of ``item``; :class:`InvalidKeyError` when it has none."""
         try:
             raw_pk = self.item_manager.get_pk(item)
+        except InvalidKeyError:
+            raise  # the item manager said what is wrong already
         except Exception as exc:
-            raise InvalidKeyError(f"get_pk failed for {item!r}: {exc!r}") from exc
+            shown = repr(item)
+            shown = shown if len(shown) <= 200 else shown[:200] + "…"
+            raise InvalidKeyError(f"get_pk failed for {shown}: {exc!r}") from exc
         return normalize_pk(raw_pk)
 
     def plan(

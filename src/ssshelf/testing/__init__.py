@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ..errors import StorageUnavailable
+from ..errors import OutcomeUnknown, StorageUnavailable
 from ..storages.base import Storage
 from ..storages.wrapper import StorageWrapper
 
@@ -83,7 +83,9 @@ class FaultyStorage(StorageWrapper):
     ``failure_rate=p``: each request independently fails with
     :class:`~ssshelf.errors.StorageUnavailable` with probability ``p``; half of
     those failures happen *after* the request reached the store (the answer
-    was lost), as timeouts do in production.  ``seed`` makes it repeatable.
+    was lost, as timeouts do in production): for a write that is
+    :class:`~ssshelf.errors.OutcomeUnknown`, as the storage contract says.
+    ``seed`` makes it repeatable.
     """
 
     def __init__(
@@ -116,7 +118,8 @@ class FaultyStorage(StorageWrapper):
             )
         result = await request()
         if self._fails():
-            raise StorageUnavailable(
+            lost = OutcomeUnknown if kind != "get" and kind != "list" else StorageUnavailable
+            raise lost(
                 f"injected transient failure after {kind} (the request landed)",
                 operation=kind,
                 key=key,

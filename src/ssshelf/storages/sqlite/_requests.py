@@ -236,11 +236,17 @@ class PutMany(Request):
         return f"put_many of {len(self.puts)} objects"
 
     def run(self, batch: Batch) -> list[str | PreconditionFailed]:
-        results = apply_puts(batch, self.puts)
         answers: list[str | PreconditionFailed] = []
-        for result in results:
+        for put, result in zip(self.puts, apply_puts(batch, self.puts), strict=True):
             if isinstance(result, StorageError) and not isinstance(result, PreconditionFailed):
-                raise result  # the worker's savepoint undoes the writes already applied
+                # the worker's savepoint undoes the writes already applied
+                error = StorageError(
+                    f"SQLite {self.describe()}: the write of {put.key!r} failed"
+                    f" ({result.__cause__!r}); none of the batch was applied",
+                    operation=self.operation,
+                    key=put.key,
+                )
+                raise error from result.__cause__
             answers.append(result)
         return answers
 

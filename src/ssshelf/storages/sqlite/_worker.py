@@ -156,13 +156,13 @@ class Worker:
         except BaseException as exc:  # a bug, or SystemExit from a request: never hang
             self._failure = exc
             log.error("ssshelf: the SQLite worker for %r stopped", self.path, exc_info=exc)
-            self._deliver(batch, [self._orphaned(r) for r in batch])
         finally:
             self._state = _STOPPED
             try:
                 self._db.close()  # rolls back an open transaction, releases the locks
             except Exception as exc:
                 log.warning("ssshelf: closing SQLite store %r: %s", self.path, exc)
+            self._deliver(batch, [self._orphaned(r) for r in batch])
             self._fail_queued()
             for stop in stops:
                 _answer_stop(stop)

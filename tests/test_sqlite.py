@@ -44,6 +44,7 @@ from ssshelf.storages.sqlite import (
     SupportsPutMany,
 )
 from ssshelf.storages.sqlite._requests import Batch, Request
+from ssshelf.storages.sqlite._worker import GROUP_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -291,6 +292,20 @@ def test_a_file_that_is_not_a_database_is_refused_unchanged(tmp_path: Path, crea
     assert file_state(path) == before
 
 
+async def test_a_damaged_database_and_a_directory_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.db"
+    storage = SQLiteStorage(path)
+    await storage.put("k", b"v")
+    await storage.close()
+    raw = bytearray(path.read_bytes())
+    raw[100:4096] = b"\xa5" * (4096 - 100)  # the schema page
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ConfigurationError, match="damaged"):
+        SQLiteStorage(path, create=False)
+    with pytest.raises(ConfigurationError, match="unable to open database file"):
+        SQLiteStorage(tmp_path)
+
+
 async def test_an_empty_file_is_a_new_store_for_writers_only(tmp_path: Path) -> None:
     path = tmp_path / "empty.db"
     path.write_bytes(b"")
@@ -362,6 +377,11 @@ async def test_an_unreadable_row_fails_its_request_alone(
     assert (await store.get("a")) is not None
     with pytest.raises(StorageError, match="OverflowError"):
         await store.get("bad")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("INSERT INTO objects VALUES (?, ?, ?, ?)", (b"text", "not bytes", "v1", 1.0))
+        db.commit()
+    with pytest.raises(StorageError, match="TypeError: the row holds str data"):
+        await store.get("text")
     assert lock_is_free(path)
 
 
@@ -440,6 +460,11 @@ async def test_a_transaction_sqlite_rolls_back_fails_the_whole_group(
         assert result.operation == operation
         assert "rolled back the transaction" in str(result) and "not applied" in str(result)
     assert (await store.list()).keys == []
+    for alone in (store.put("bad", b"x"), store.put_many([PutRequest("bad", b"x")])):
+        async with one_group(store):
+            tasks = started(alone, store.get("a"))
+        for result in await asyncio.gather(*tasks, return_exceptions=True):
+            assert isinstance(result, StorageError) and "rolled back" in str(result)
     assert isinstance(await store.put("a", b"again"), str)
 
 
@@ -759,3 +784,66 @@ async def test_conditional_puts_of_one_group_fail_alone(store: SQLiteStorage) ->
     assert isinstance(results[7], PreconditionFailed) and results[7].key == "versioned2"
     assert isinstance(results[8], PreconditionFailed) and results[8].operation == "delete"
     assert (await store.list()).keys == ["exists", *(f"n{i}" for i in range(5)), "versioned"]
+
+
+async def test_more_requests_than_one_group_takes(store: SQLiteStorage) -> None:
+    count = GROUP_LIMIT + 100
+    async with one_group(store):
+        tasks = started(*(store.put(f"k{i:04d}", b"", if_absent=True) for i in range(count)))
+    versions = await asyncio.gather(*tasks)
+    assert len(set(versions)) == count
+    assert len((await store.list(limit=1000)).keys) == count
+
+
+async def test_a_group_whose_callers_all_gave_up_runs_nothing(store: SQLiteStorage) -> None:
+    async with one_group(store):
+        tasks = started(store.put("a", b""), store.get("a"), store.delete_many(["a"]))
+        await asyncio.sleep(0)
+        for task in tasks:
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await store.put("b", b"")
+    assert (await store.list()).keys == ["b"]
+
+
+async def test_a_request_already_running_when_its_caller_gives_up_finishes(
+    store: SQLiteStorage,
+) -> None:
+    """The documented window: its answer goes nowhere, and nothing complains."""
+    second = Gate()
+    async with one_group(store):
+        running = asyncio.ensure_future(store.put("started", b"x"))
+        await asyncio.sleep(0)
+        held = asyncio.ensure_future(store._worker.submit(second))
+    await eventually(second.entered.is_set, "the put ran and the worker reached the gate")
+    running.cancel()
+    second.opened.set()
+    await held
+    assert (await store.get("started")) is not None
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+
+async def test_a_request_the_worker_could_not_start_in_time_fails_unapplied(
+    tmp_path: Path,
+) -> None:
+    storage = SQLiteStorage(tmp_path / "store.db", timeout=0.2)
+    gate = Gate()
+    answered = storage._worker.submit(gate)
+    await eventually(gate.entered.is_set, "the worker reached the gate")
+    late = asyncio.ensure_future(storage.put("late", b"x"))
+    await asyncio.sleep(0.3)  # longer than the timeout: the put expires in the queue
+    gate.opened.set()
+    await answered
+    with pytest.raises(StorageUnavailable, match=r"too busy to start the request.*not applied"):
+        await late
+    assert await storage.get("late") is None
+    await storage.close()
+
+
+async def test_close_twice_at_once_and_requests_after_close(store: SQLiteStorage) -> None:
+    await store.put("k", b"v")
+    await asyncio.gather(store.close(), store.close())
+    assert not store._worker.alive
+    with pytest.raises(StorageError, match="is closed"):
+        await store.put("k", b"w")

@@ -13,7 +13,4 @@ def primary_code(exc: sqlite3.Error) -> int | None:
 
 def is_busy(exc: sqlite3.Error) -> bool:
     """The file (or a table) is locked by another connection: trying later may work."""
-    code = primary_code(exc)
-    if code is not None:
-        return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(exc)
+    return primary_code(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)

@@ -256,6 +256,9 @@ class Worker:
                 keys.add(put.raw)
                 stretch.append(put)
                 index += 1
+            if len(stretch) == 1:
+                outcomes.append(self._run_one(stretch[0], context))
+                continue
             skipped = [p.future.done() for p in stretch]
             runnable = [p for p, skip in zip(stretch, skipped, strict=True) if not skip]
             results = iter(apply_puts(context, runnable))

@@ -847,3 +847,24 @@ async def test_close_twice_at_once_and_requests_after_close(store: SQLiteStorage
     assert not store._worker.alive
     with pytest.raises(StorageError, match="is closed"):
         await store.put("k", b"w")
+
+
+# -- the bulk-load benchmark cannot rot -----------------------------------------------------
+
+
+def test_the_bulk_benchmark_writes_the_same_rows_every_way(tmp_path: Path) -> None:
+    from benchmarks import sqlite_bulk
+
+    n, source = 120, tmp_path / "manager.db"
+    results = {"manager": sqlite_bulk.run_child("manager", source, n, None, True)}
+    for variant in sqlite_bulk.VARIANTS[1:]:
+        results[variant] = sqlite_bulk.run_child(
+            variant, tmp_path / f"{variant}.db", n, source, False
+        )
+    assert {v: r["rows"] for v, r in results.items()} == {v: 4 * n for v in sqlite_bulk.VARIANTS}
+    assert results["put"]["group_commits_of_the_manager"] >= 2
+    profile = results["manager"]["profile"]
+    assert any("add_items" in f["function"] for f in profile["top_cumulative"])
+    with contextlib.closing(sqlite3.connect(tmp_path / "put_many.db")) as db:
+        (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+    assert mode == "wal"

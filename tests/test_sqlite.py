@@ -349,6 +349,16 @@ async def test_a_reader_of_a_wal_store_leaves_its_bytes_alone(tmp_path: Path) ->
     assert file_state(path) == before
 
 
+def test_a_path_that_is_not_a_file_path_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for path in (":memory:", "file:x.db?mode=ro"):
+        with pytest.raises(ConfigurationError, match="give a file path"):
+            SQLiteStorage(path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_timeout_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="timeout"):
         SQLiteStorage(tmp_path / "x.db", timeout=0)

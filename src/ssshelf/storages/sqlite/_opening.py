@@ -44,6 +44,11 @@ def open_connection(path: str, *, timeout: float, create: bool) -> sqlite3.Conne
     ``create``, initialised).  Raises :class:`ConfigurationError` for a path
     that is not, and cannot become, an ssshelf store, and
     :class:`StorageUnavailable` when the file stayed locked for ``timeout`` s."""
+    if path == ":memory:" or path.startswith("file:"):
+        raise ConfigurationError(
+            f"SQLite store {path!r}: give a file path (for a store in memory use memory://, "
+            "InMemoryStorage)"
+        )
     absolute = os.path.abspath(path)
     directory = os.path.dirname(absolute)
     if not os.path.isdir(directory):

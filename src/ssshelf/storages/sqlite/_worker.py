@@ -74,6 +74,7 @@ class Worker:
         self._db = connection
         self._queue: queue.SimpleQueue[Request | _Stop] = queue.SimpleQueue()
         self._state = _OPEN
+        self._transition = threading.Lock()  # guards the changes of _state
         self._failure: BaseException | None = None
         self._busy_ms = -1
         self._locked = False
@@ -112,16 +113,19 @@ class Worker:
 
     def stop(self) -> None:
         """Ask the thread to finish what is queued and close the file (no waiting)."""
-        if self._state is _OPEN:
+        with self._transition:
+            if self._state is not _OPEN:
+                return
             self._state = _CLOSING
-            self._queue.put(_Stop(None, None))
+        self._queue.put(_Stop(None, None))
 
     async def close(self) -> None:
         """:meth:`stop`, then wait until the file is closed.  Safe to call twice,
         from any event loop."""
-        if self._state is _STOPPED:
-            return
-        self._state = _CLOSING
+        with self._transition:
+            if self._state is _STOPPED:
+                return
+            self._state = _CLOSING
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._queue.put(_Stop(loop, future))
@@ -157,7 +161,8 @@ class Worker:
             self._failure = exc
             log.error("ssshelf: the SQLite worker for %r stopped", self.path, exc_info=exc)
         finally:
-            self._state = _STOPPED
+            with self._transition:
+                self._state = _STOPPED
             try:
                 self._db.close()  # rolls back an open transaction, releases the locks
             except Exception as exc:

@@ -161,7 +161,7 @@ def _open_rounds(directory: str, rounds: int, index: int, barrier: Any, out: Any
         await storage.close()
 
     for number in range(rounds):
-        barrier.wait()
+        barrier.wait(60)
         try:
             asyncio.run(round_trip(os.path.join(directory, f"round-{number}.db")))
             out.put((number, index, "ok"))
@@ -180,10 +180,14 @@ def test_processes_opening_a_new_file_at_the_same_moment_all_succeed(tmp_path: P
     ]
     for worker in workers:
         worker.start()
-    results = [out.get(timeout=120) for _ in range(processes * rounds)]
-    for worker in workers:
-        worker.join(30)
-        assert worker.exitcode == 0
+    try:
+        results = [out.get(timeout=120) for _ in range(processes * rounds)]
+    finally:
+        for worker in workers:
+            worker.join(30)
+            if worker.exitcode is None:
+                worker.kill()
+    assert [w.exitcode for w in workers] == [0] * processes
     failures = [r for r in results if r[2] != "ok"]
     assert failures == []
     for number in range(rounds):
@@ -577,6 +581,7 @@ async def test_a_request_cancelled_while_waiting_for_the_lock_never_runs(tmp_pat
     storage = SQLiteStorage(path, timeout=10)
     with write_lock(path):
         waiting = asyncio.ensure_future(storage.put("late", b"x"))
+        await asyncio.sleep(0)  # it is sent
         await eventually(lambda: storage._worker.queued == 0, "the worker took the put")
         await asyncio.sleep(0.05)  # it is waiting for the lock by now (or soon will be)
         waiting.cancel()

@@ -781,6 +781,15 @@ async def test_writes_of_one_key_in_one_group_keep_their_order(
     assert other is not None and other.data == b"again" and other.version == again
 
 
+async def test_a_key_of_a_str_subclass_is_a_key(store: SQLiteStorage) -> None:
+    class Key(str):
+        pass
+
+    version = await store.put(Key("sub"), b"v")
+    obj = await store.get("sub")
+    assert obj is not None and obj.version == version
+
+
 async def test_conditional_puts_of_one_group_fail_alone(store: SQLiteStorage) -> None:
     base = await store.put("versioned", b"0")
     await store.put("exists", b"0")

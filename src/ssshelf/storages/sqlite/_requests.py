@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
-from ...errors import PreconditionFailed, StorageError
+from ...errors import PreconditionFailed, StorageError, StorageUnavailable
 from ..base import StoredObject
+from ._codes import is_busy
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,7 +303,12 @@ def _apply_together(batch: Batch, puts: list[Put], mode: int) -> bool:
 
 
 def unexpected(request: Request, exc: BaseException, path: str) -> StorageError:
-    """The error a caller gets for a request that failed in an unexpected way."""
-    error = request.failed(f"failed in {path!r}: {type(exc).__name__}: {exc}")
+    """The error a caller gets for a request that failed in an unexpected way
+    (:class:`StorageUnavailable` when another connection held a lock)."""
+    busy = isinstance(exc, sqlite3.Error) and is_busy(exc)
+    error = request.failed(
+        f"failed in {path!r}: {type(exc).__name__}: {exc}",
+        kind=StorageUnavailable if busy else StorageError,
+    )
     error.__cause__ = exc
     return error

@@ -10,7 +10,8 @@ import pytest
 from ssshelf.errors import ConfigurationError, StorageError
 from ssshelf.storages import open_storage
 from ssshelf.storages.inmemory import InMemoryStorage
-from ssshelf.storages.sqlite import SQLiteStorage, _prefix_end
+from ssshelf.storages.sqlite import SQLiteStorage
+from ssshelf.storages.sqlite._storage import _prefix_end
 from ssshelf.storages.url import DEFAULT_URL, default_url
 
 

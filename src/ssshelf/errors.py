@@ -16,6 +16,7 @@ so ``except SSShelfError`` catches all of them and nothing else::
     │   ├── BucketNotFound
     │   ├── AccessDenied
     │   ├── UnsupportedOperation  the store lacks a feature (conditional writes)
+    │   ├── StorageClosed         the storage was closed (requests in flight too)
     │   └── DeleteFailed          delete_many left some keys (``failures``)
     └── ConflictError             optimistic concurrency lost (stale version)
         ├── AlreadyExistsError    create_item of a pk that exists
@@ -141,3 +142,13 @@ class DeleteFailed(StorageError):
     def __init__(self, message: str, *, failures: dict[str, str]) -> None:
         super().__init__(message, operation="delete_many")
         self.failures = failures
+
+
+class StorageClosed(StorageError):
+    """The storage was closed; a request in flight at ``close()`` is answered with this."""
+
+
+class RetriesDone:
+    """Mixed into a :class:`StorageUnavailable` raised after the backend's own
+    retries (S3Storage): a wrapper such as ``RetryingStorage`` must not retry it
+    again, so that the total time to give up stays the backend's bound."""

@@ -27,9 +27,9 @@ from ssshelf.errors import (
     UnsupportedOperation,
 )
 from ssshelf.storages import open_storage
-from ssshelf.storages.s3._compat import detect_flavor
 from ssshelf.storages.base import MAX_KEY_BYTES
 from ssshelf.storages.s3 import RetryPolicy, S3Storage
+from ssshelf.storages.s3._compat import detect_flavor
 from tests.fault_proxy import (
     CONFLICT,
     DROP_AFTER,

@@ -52,18 +52,26 @@ def open_storage(url: str | None = None, *, create: bool = True) -> Storage:
 
         return SQLiteStorage(path, create=create)
     if scheme == "s3":
+        from .s3 import S3Storage
+        from .s3._addressing import redact
+
+        shown = redact(url)  # messages never repeat credentials written into the URL
+        if "@" in parts.netloc:
+            raise ConfigurationError(
+                f"storage URL {shown!r} carries credentials; give them through the AWS"
+                " environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or a profile"
+            )
         if not parts.netloc:
             raise ConfigurationError(
-                f"storage URL {url!r} names no bucket; write s3://bucket/optional/prefix"
+                f"storage URL {shown!r} names no bucket; write s3://bucket/optional/prefix"
             )
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         unknown = set(options) - {"endpoint", "region"}
         if unknown:
             raise ConfigurationError(
-                f"storage URL {url!r} has unknown options {sorted(unknown)}; "
-                "known: endpoint, region"
+                f"storage URL {shown!r} has unknown options {sorted(unknown)}; "
+                "known: endpoint, region (credentials come from the AWS environment)"
             )
-        from .s3 import S3Storage
 
         return S3Storage(
             bucket=parts.netloc,

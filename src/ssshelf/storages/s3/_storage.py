@@ -42,7 +42,6 @@ from ...errors import (
     DeleteFailed,
     InvalidArgument,
     InvalidKeyError,
-    OutcomeUnknown,
     PreconditionFailed,
     StorageClosed,
     StorageError,
@@ -407,7 +406,7 @@ class S3Storage:
                 ) from None
             if refused.code in errs.MISSING_KEY_CODES:
                 return  # an earlier attempt deleted it
-            raise OutcomeUnknown(
+            raise errs.FinalOutcomeUnknown(
                 f"delete of {key!r} at version {if_version!r}: an attempt whose answer was"
                 " lost may have deleted it before the key changed again; read it to find out",
                 operation="delete",
@@ -561,7 +560,7 @@ class S3Storage:
         except StorageClosed:
             raise
         except StorageError as exc:
-            raise OutcomeUnknown(
+            raise errs.FinalOutcomeUnknown(
                 f"put of {key!r}: an attempt whose answer was lost may have landed, and"
                 f" reading the key to find out failed: {exc}",
                 operation="put",
@@ -570,7 +569,7 @@ class S3Storage:
         if current is not None and current.data == payload:
             log.debug("ssshelf s3: put of %r landed before its answer was lost", key)
             return current.version
-        raise OutcomeUnknown(
+        raise errs.FinalOutcomeUnknown(
             f"put of {key!r}: an attempt whose answer was lost may have landed and been"
             " overwritten since (the key now holds other bytes), or never landed; read the"
             " key to find out",

@@ -123,16 +123,18 @@ def is_transient(failure: Failure) -> bool:
     return False
 
 
-def may_have_landed(failure: Failure) -> bool:
+def may_have_landed(failure: Failure, not_applied: frozenset[str] = frozenset()) -> bool:
     """Whether the failed attempt may still have been applied by the store.
 
     A refused connection never reached it and a throttling answer was never
-    acted on; a lost answer, a timeout after sending or a 5xx may hide a success.
+    acted on; a lost answer, a timeout after sending or a 5xx may hide a
+    success.  ``not_applied``: further codes the server is known to answer
+    only when it changed nothing (a server quirk).
     """
     if isinstance(failure, TransportError):
         return failure.sent
     if isinstance(failure, Refusal):
-        return failure.code not in _NOT_APPLIED_CODES
+        return failure.code not in _NOT_APPLIED_CODES and failure.code not in not_applied
     return isinstance(failure, BadAnswer)
 
 

@@ -608,6 +608,13 @@ class S3Storage:
                 key=key,
             )
 
+    def _race_lost_codes(self, request: _Request) -> frozenset[str]:
+        """Codes this server answers a conditional write that lost a race with (not applied)."""
+        headers = request.headers or {}
+        if self._detected is None or not ("if-match" in headers or "if-none-match" in headers):
+            return frozenset()
+        return QUIRKS[self._detected].race_lost_codes
+
     def _notice(self, status: int, headers: dict[str, str]) -> None:
         if self._detected is None:
             self._detected = detect_flavor(status, headers)
@@ -659,7 +666,9 @@ class S3Storage:
                     landed=ambiguous,
                 ) from outcome
             failures += 1
-            landed = landed or (request.is_write and errs.may_have_landed(outcome))
+            landed = landed or (
+                request.is_write and errs.may_have_landed(outcome, self._race_lost_codes(request))
+            )
             delay = policy.delay(failures, self._rng)
             out_of_time = loop.time() + delay >= give_up_at
             if failures >= policy.attempts or out_of_time:

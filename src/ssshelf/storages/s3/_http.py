@@ -138,6 +138,11 @@ class _Connection(asyncio.Protocol):
         finally:
             self._waiter = None
 
+    @property
+    def has_unread(self) -> bool:
+        """Bytes arrived beyond the last answer (a server that is out of step)."""
+        return bool(self._buffer)
+
     def abort(self) -> None:
         """Close at once; an exchange in progress fails with :class:`AnswerLost`."""
         self.closed = True
@@ -318,6 +323,7 @@ class ConnectionPool:
     async def _connect(self, origin: Origin) -> _Connection:
         loop = asyncio.get_running_loop()
         tls = self._tls if origin.scheme == "https" else None
+        assert tls is not None or origin.scheme == "http", "https without TLS settings"
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, connection = await loop.create_connection(
@@ -355,7 +361,8 @@ class ConnectionPool:
 
     def _release(self, connection: _Connection) -> None:
         idle = self._idle.setdefault(connection.origin, [])
-        if connection.reusable and not self.closed and len(idle) < self._max_idle:
+        clean = connection.reusable and not connection.closed and not connection.has_unread
+        if clean and not self.closed and len(idle) < self._max_idle:
             connection.idle_since = time.monotonic()
             idle.append(connection)
         else:

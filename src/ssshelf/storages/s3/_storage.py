@@ -254,6 +254,7 @@ class S3Storage:
         )
         self._endpoint = parse_endpoint(self.endpoint_url) if self.endpoint_url else None
         self._addressing_style: AddressingStyle = addressing_style
+        needs_tls = self._endpoint is None or self._endpoint.scheme == "https"
         self._credentials = CredentialSource(
             {
                 "aws_access_key_id": kwargs.get("aws_access_key_id"),
@@ -270,7 +271,7 @@ class S3Storage:
             connect_timeout=connect_timeout,
             max_idle=max_pool_connections,
             max_in_flight=max_in_flight,
-            tls=_tls_context(kwargs.get("verify", True)),
+            tls=_tls_context(kwargs.get("verify", True), needed=needs_tls),
         )
         self._detected: Flavor | None = None if flavor == "auto" else flavor
         self._etag_quoting = etag_quoting
@@ -880,7 +881,15 @@ def _http_date(raw: str | None) -> datetime | None:
         return None
 
 
-def _tls_context(verify: object) -> ssl.SSLContext:
+def _tls_context(verify: object, *, needed: bool) -> ssl.SSLContext | None:
+    """The TLS settings for https (``None`` for a plain-http endpoint: building
+    them loads the system's CA store, which costs more than many requests)."""
+    if verify is not True and verify is not False and not isinstance(verify, str | os.PathLike):
+        raise ConfigurationError(
+            f"aws_client_kwargs['verify'] must be True, False or a CA bundle path, got {verify!r}"
+        )
+    if not needed:
+        return None
     if verify is False:
         context = ssl.create_default_context()
         context.check_hostname = False
@@ -888,10 +897,6 @@ def _tls_context(verify: object) -> ssl.SSLContext:
         return context
     if isinstance(verify, str | os.PathLike):
         return ssl.create_default_context(cafile=os.fspath(verify))
-    if verify is not True:
-        raise ConfigurationError(
-            f"aws_client_kwargs['verify'] must be True, False or a CA bundle path, got {verify!r}"
-        )
     bundle = os.environ.get("AWS_CA_BUNDLE")
     return ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
 

@@ -20,6 +20,7 @@ under ``scripts/ceph/start.sh``).  Run from the repository root::
 
     .venv/bin/python -m benchmarks.s3_transport [-n 1000] [-c 16] [--rounds 5]
     .venv/bin/python -m benchmarks.s3_transport --exit-runs 200 --client obstore
+    .venv/bin/python -m benchmarks.s3_transport --uvloop   # uvloop installed by hand
 """
 
 from __future__ import annotations
@@ -336,10 +337,15 @@ if __name__ == "__main__":
     )
     parser.add_argument("--exit-runs", type=int, default=0, help="run the exit test instead")
     parser.add_argument("--client", default="obstore", help="the client of --exit-runs")
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop")
     args = parser.parse_args()
     if args.exit_runs:
         exit_runs(args.exit_runs, args.client)
     else:
-        asyncio.run(
-            bake_off(args.n, args.concurrency, args.size, args.rounds, args.clients.split(","))
-        )
+        main = bake_off(args.n, args.concurrency, args.size, args.rounds, args.clients.split(","))
+        if args.uvloop:
+            import uvloop
+
+            uvloop.run(main)
+        else:
+            asyncio.run(main)

@@ -103,10 +103,7 @@ def parse_delete_result(body: bytes) -> list[tuple[str, ErrorInfo]]:
 
 def parse_error(body: bytes) -> ErrorInfo:
     """An error answer's code and message; empty strings when the body has none (HEAD)."""
-    try:
-        text = body.decode("utf-8", errors="replace")
-    except Exception:  # pragma: no cover - decode with "replace" does not fail
-        return ErrorInfo("", "")
+    text = body.decode("utf-8", errors="replace")
     if "<Error" not in text:
         return ErrorInfo("", "")
     return ErrorInfo(_first(text, "Code") or "", _first(text, "Message") or "")

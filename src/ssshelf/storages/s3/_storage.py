@@ -30,18 +30,14 @@ import logging
 import os
 import random
 import re
-import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 from ...errors import (
     ConfigurationError,
     DeleteFailed,
     InvalidArgument,
-    InvalidKeyError,
     PreconditionFailed,
     StorageClosed,
     StorageError,
@@ -60,18 +56,19 @@ from ..base import (
 from . import _errors as errs
 from . import _xml
 from ._addressing import Addressing, AddressingStyle, address, aws_endpoint, parse_endpoint
+from ._answers import delete_result, listing_under, no_result, put_version, stored_object
 from ._compat import (
     QUIRKS,
     EtagQuoting,
     Flavor,
     FlavorSetting,
-    bare_etag,
     detect_flavor,
     if_match_value,
 )
 from ._credentials import CredentialSource, NoCredentials
 from ._http import Response, TransportError
 from ._loops import LoopState, PerLoop
+from ._settings import check_settings, check_text, check_timeouts, tls_context
 from ._signing import EMPTY_SHA256, Signer, canonical_query, quote_path
 
 __all__ = ["DEFAULT_RETRIES", "RetryPolicy", "S3Storage"]
@@ -83,7 +80,6 @@ T = TypeVar("T")
 _CONDITION_REFUSALS = errs.PRECONDITION_CODES | errs.MISSING_KEY_CODES
 #: Characters an XML 1.0 body cannot carry as they are (see ``delete_many``).
 _XML_UNSAFE = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_MD5_ETAG = re.compile("^[0-9a-f]{32}$")
 _DEFAULT_REGION = "us-east-1"
 _CLIENT_KWARGS = frozenset(
     {
@@ -95,17 +91,7 @@ _CLIENT_KWARGS = frozenset(
         "verify",
     }
 )
-_MONTHS = {
-    month: number
-    for number, month in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
-    )
-}
 _USER_AGENT = "ssshelf-s3/1"
-
-
-def _no_result(response: Response) -> None:
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,8 +214,8 @@ class S3Storage:
                 "S3Storage needs a bucket name: pass bucket=..., use a storage URL like"
                 " s3://bucket/prefix, or set SSSHELF_BUCKET"
             )
-        _check_settings(max_pool_connections, max_in_flight, flavor, etag_quoting, addressing_style)
-        _check_timeouts(connect_timeout, request_timeout, deadline)
+        check_settings(max_pool_connections, max_in_flight, flavor, etag_quoting, addressing_style)
+        check_timeouts(connect_timeout, request_timeout, deadline)
         self.prefix = prefix.strip("/")
         self._key_prefix = f"{self.prefix}/" if self.prefix else ""
         #: Longest relative key: S3's 1,024 bytes less the prefix and its "/".
@@ -271,7 +257,7 @@ class S3Storage:
             connect_timeout=connect_timeout,
             max_idle=max_pool_connections,
             max_in_flight=max_in_flight,
-            tls=_tls_context(kwargs.get("verify", True), needed=needs_tls),
+            tls=tls_context(kwargs.get("verify", True), needed=needs_tls),
         )
         self._detected: Flavor | None = None if flavor == "auto" else flavor
         self._etag_quoting = etag_quoting
@@ -373,7 +359,7 @@ class S3Storage:
             return await self._send(
                 request,
                 handles=_CONDITION_REFUSALS if conditional else frozenset(),
-                parse=_put_version,
+                parse=put_version,
                 give_up_at=give_up_at,
             )
         except _Refused as refused:
@@ -452,7 +438,7 @@ class S3Storage:
         headers = {"content-md5": base64.b64encode(hashlib.md5(body).digest()).decode()}
         refused = await self._send(
             _Request("delete_many", None, "POST", self._bucket_path(), "delete=", headers, body),
-            parse=_delete_result,
+            parse=delete_result,
         )
         return {self._relative(key): f"{info.code}: {info.message}" for key, info in refused}
 
@@ -465,12 +451,12 @@ class S3Storage:
         followed by the next page in the same call rather than read as the end.
         """
         check_limit(limit)
-        _check_text(prefix, "list prefix")
+        check_text(prefix, "list prefix")
         params = {"list-type": "2", "max-keys": str(limit), "encoding-type": "url"}
         if self._key_prefix or prefix:
             params["prefix"] = self._full(prefix)
         if after is not None:
-            _check_text(after, "list after")
+            check_text(after, "list after")
             params["start-after"] = self._full(after)
         give_up_at = self._give_up_at()
         full_prefix = params.get("prefix", "")
@@ -479,7 +465,7 @@ class S3Storage:
                 _Request(
                     "list", prefix or None, "GET", self._bucket_path(), canonical_query(params)
                 ),
-                parse=_listing_under(full_prefix),
+                parse=listing_under(full_prefix),
                 give_up_at=give_up_at,
             )
             keys = [self._relative(key) for key in listing.keys]
@@ -536,7 +522,7 @@ class S3Storage:
             return await self._send(
                 _Request("get", key, "GET", self._object_path(key)),
                 handles=errs.MISSING_KEY_CODES,
-                parse=lambda response: _stored_object(key, response),
+                parse=lambda response: stored_object(key, response),
                 give_up_at=give_up_at,
             )
         except _Refused:
@@ -630,7 +616,7 @@ class S3Storage:
         request: _Request,
         *,
         handles: frozenset[str] = frozenset(),
-        parse: Callable[[Response], T] = _no_result,  # type: ignore[assignment]
+        parse: Callable[[Response], T] = no_result,  # type: ignore[assignment]
         give_up_at: float | None = None,
     ) -> T:
         """Make one S3 request with retries, within the call's deadline.
@@ -804,135 +790,3 @@ async def _backoff(state: LoopState, delay: float) -> None:
             await state.closing.wait()
     except TimeoutError:
         pass
-
-
-def _put_version(response: Response) -> str:
-    etag = response.headers.get("etag")
-    if not etag:
-        raise errs.BadAnswer(
-            f"a {response.status} answer to PutObject without an ETag", transient=False
-        )
-    return bare_etag(etag)
-
-
-def _stored_object(key: str, response: Response) -> StoredObject:
-    headers = response.headers
-    etag = headers.get("etag")
-    if not etag:
-        raise errs.BadAnswer(
-            f"a {response.status} answer to GetObject without an ETag", transient=False
-        )
-    version = bare_etag(etag)
-    body = response.body
-    if (
-        not response.framed
-        and _MD5_ETAG.match(version)
-        and "kms" not in headers.get("x-amz-server-side-encryption", "")
-        and "x-amz-server-side-encryption-customer-algorithm" not in headers
-        and hashlib.md5(body).hexdigest() != version
-    ):
-        raise errs.BadAnswer(
-            f"the body of {key!r} was cut short ({len(body)} bytes whose MD5 is not the ETag)",
-            transient=True,
-        )
-    return StoredObject(
-        key,
-        body,
-        version,
-        _http_date(headers.get("last-modified")),
-        _http_date(headers.get("date")),
-    )
-
-
-def _listing_under(prefix: str) -> Callable[[Response], _xml.Listing]:
-    def parse(response: Response) -> _xml.Listing:
-        listing = _xml.parse_listing(response.body)
-        for key in listing.keys:
-            if not key.startswith(prefix):
-                raise errs.BadAnswer(
-                    f"the listing holds {key!r}, outside the prefix asked for", transient=False
-                )
-        return listing
-
-    return parse
-
-
-def _delete_result(response: Response) -> list[tuple[str, _xml.ErrorInfo]]:
-    return _xml.parse_delete_result(response.body)
-
-
-def _http_date(raw: str | None) -> datetime | None:
-    """An HTTP date (``Tue, 01 Dec 2026 20:53:27 GMT``) as an aware datetime, or ``None``."""
-    if not raw:
-        return None
-    try:
-        if len(raw) == 29 and raw.endswith(" GMT"):  # the IMF-fixdate every S3 server sends
-            return datetime(
-                int(raw[12:16]),
-                _MONTHS[raw[8:11]],
-                int(raw[5:7]),
-                int(raw[17:19]),
-                int(raw[20:22]),
-                int(raw[23:25]),
-                tzinfo=UTC,
-            )
-        return parsedate_to_datetime(raw)
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _tls_context(verify: object, *, needed: bool) -> ssl.SSLContext | None:
-    """The TLS settings for https (``None`` for a plain-http endpoint: building
-    them loads the system's CA store, which costs more than many requests)."""
-    if verify is not True and verify is not False and not isinstance(verify, str | os.PathLike):
-        raise ConfigurationError(
-            f"aws_client_kwargs['verify'] must be True, False or a CA bundle path, got {verify!r}"
-        )
-    if not needed:
-        return None
-    if verify is False:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    if isinstance(verify, str | os.PathLike):
-        return ssl.create_default_context(cafile=os.fspath(verify))
-    bundle = os.environ.get("AWS_CA_BUNDLE")
-    return ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
-
-
-def _check_settings(
-    max_pool_connections: int,
-    max_in_flight: int,
-    flavor: str,
-    etag_quoting: str,
-    addressing_style: str,
-) -> None:
-    if max_in_flight < 1 or max_pool_connections < 1:
-        raise InvalidArgument("max_in_flight and max_pool_connections must be at least 1")
-    if flavor not in ("auto", "aws", "ceph"):
-        raise InvalidArgument(f"flavor must be 'auto', 'aws' or 'ceph', got {flavor!r}")
-    if etag_quoting not in ("auto", "quoted", "unquoted"):
-        raise InvalidArgument(
-            f"etag_quoting must be 'auto', 'quoted' or 'unquoted', got {etag_quoting!r}"
-        )
-    if addressing_style not in ("auto", "path", "virtual"):
-        raise InvalidArgument(
-            f"addressing_style must be 'auto', 'path' or 'virtual', got {addressing_style!r}"
-        )
-
-
-def _check_timeouts(connect_timeout: float, request_timeout: float, deadline: float) -> None:
-    if min(connect_timeout, request_timeout, deadline) <= 0:
-        raise InvalidArgument(
-            "connect_timeout, request_timeout and deadline must be positive numbers of seconds"
-        )
-
-
-def _check_text(value: str, what: str) -> None:
-    if not isinstance(value, str):
-        raise InvalidKeyError(f"{what} must be a str, got {value!r}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidKeyError(f"{what} {value!r} is not valid Unicode: {exc}") from None

@@ -37,8 +37,11 @@ class Sizes:
     overhead_list_page: int = 100
     #: Index entries iterated on SQLite while peak RSS is measured.
     sqlite_n: int = 1_000_000
+    #: Client CPU on S3: gets by pk measured, pages of 100 measured.
+    cpu_n: int = 1_000
+    cpu_pages: int = 20
     phases: tuple[str, ...] = field(
-        default=("s3", "latency", "scan", "overhead", "sqlite"), compare=False
+        default=("s3", "latency", "scan", "overhead", "cpu", "sqlite"), compare=False
     )
 
 
@@ -56,6 +59,8 @@ QUICK = Sizes(
     overhead_list_passes=1,
     overhead_list_page=50,
     sqlite_n=20_000,
+    cpu_n=150,
+    cpu_pages=3,
 )
 
 

@@ -371,17 +371,27 @@ def memory_storage(lib: str) -> Any:
 
 def latency_memory_storage(lib: str, delay: float) -> tuple[Any, Counts, Callable[[float], None]]:
     """An in-memory storage behind a latency wrapper, its counts and a delay setter."""
+    return latency_storage(lib, memory_storage(lib), delay)
+
+
+def latency_storage(
+    lib: str, inner: Any, delay: float
+) -> tuple[Any, Counts, Callable[[float], None]]:
+    """``inner`` behind a latency wrapper (in this process), its counts and a delay setter.
+
+    The wait is an ``asyncio.sleep`` before each request: no proxy's CPU in the path.
+    """
     if lib == "ssshelf":
         from ssshelf.testing import CountingStorage, LatencyStorage
 
-        latency = LatencyStorage(memory_storage(lib), delay)
+        latency = LatencyStorage(inner, delay)
         counting = CountingStorage(cast(Any, latency))  # its properties satisfy Storage
 
         def set_ours(seconds: float) -> None:
             latency.seconds = seconds
 
         return counting, WrapperCounts(counting), set_ours
-    wrapper = SeedLatency(memory_storage(lib), delay)
+    wrapper = SeedLatency(inner, delay)
 
     def set_seed(seconds: float) -> None:
         wrapper.delay = seconds
@@ -457,14 +467,22 @@ async def phase_latency(spec: dict[str, Any]) -> dict[str, Any]:
     base = 5 * 10**8
     setup_n = 100 + 4 * reps + 2
     items = [bookmark(base + i) for i in range(setup_n)]
+    counts: Counts
     async with AsyncExitStack() as stack:
-        if model == "s3":
+        if model == "s3" and spec.get("inproc"):
+            await ensure_bucket(spec["endpoint"], spec["bucket"])
+            inner = await s3_storage(lib, stack, spec["endpoint"], spec["bucket"])
+            storage, counts, set_delay = latency_storage(lib, inner, 0.0)
+            await make_lib(lib, storage).create_many(items)
+            set_delay(delay)
+            measured = make_lib(lib, storage)
+        elif model == "s3":
             await ensure_bucket(spec["endpoint"], spec["bucket"])
             setup = make_lib(lib, await s3_storage(lib, stack, spec["endpoint"], spec["bucket"]))
             await setup.create_many(items)
             storage = await s3_storage(lib, stack, spec["proxy"], spec["bucket"])
             measured = make_lib(lib, storage)
-            counts: Counts = ProxyCounts(spec["proxy"])
+            counts = ProxyCounts(spec["proxy"])
         else:
             storage, counts, set_delay = latency_memory_storage(lib, 0.0)
             await make_lib(lib, storage).create_many(items)
@@ -661,12 +679,50 @@ async def phase_overhead(spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in order:
         prefix = f"{name}-{spec.get('run', 0)}"
+        cpu = time.process_time()
         if name == "storage":
             seconds, requests = await via_storage(prefix)
         else:
             seconds, requests = await via_client(prefix, tuned=name == "raw")
-        out[name] = {"seconds": seconds, "requests": requests, "per_second": requests / seconds}
+        cpu = time.process_time() - cpu
+        out[name] = {
+            "seconds": seconds,
+            "requests": requests,
+            "per_second": requests / seconds,
+            "cpu_ms_per_request": 1000 * cpu / requests,
+        }
     return out
+
+
+async def phase_cpu(spec: dict[str, Any]) -> dict[str, Any]:
+    """Client CPU (``time.process_time()``) of the library per get by pk and per page of 100."""
+    lib, endpoint, bucket, n = spec["lib"], spec["endpoint"], spec["bucket"], spec["n"]
+    pages = spec["pages"]
+    await ensure_bucket(endpoint, bucket)
+    async with AsyncExitStack() as stack:
+        library = make_lib(lib, await s3_storage(lib, stack, endpoint, bucket))
+        items = [bookmark(7 * 10**8 + i) for i in range(n)]
+        await library.create_many(items)
+        pks = [item["pk"] for item in items]
+        await library.get_many(pks[:50])  # warm up
+        cpu = time.process_time()
+        got = await library.get_many(pks)
+        get_cpu = time.process_time() - cpu
+        if any(g is None for g in got):
+            raise RuntimeError(f"{lib}: get_many missed items")
+        await library.page(100, None)
+        cpu = time.process_time()
+        for _ in range(pages):
+            page, _ = await library.page(100, None)
+            if len(page) != 100:
+                raise RuntimeError(f"{lib}: a page of {len(page)} items, not 100")
+        page_cpu = time.process_time() - cpu
+    return {
+        "get_cpu_ms": 1000 * get_cpu / n,
+        "page_cpu_ms": 1000 * page_cpu / pages,
+        "gets": n,
+        "pages": pages,
+    }
 
 
 async def phase_sqlite_fill(spec: dict[str, Any]) -> dict[str, Any]:
@@ -785,6 +841,7 @@ ASYNC_PHASES: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str,
     "latency": phase_latency,
     "scan": phase_scan,
     "overhead": phase_overhead,
+    "cpu": phase_cpu,
     "sqlite-fill": phase_sqlite_fill,
     "sqlite-iter": phase_sqlite_iter,
 }

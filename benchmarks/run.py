@@ -1,6 +1,8 @@
 """``python -m benchmarks.run [--quick] [--runs N] [--only PHASE ...]``: measure, then report.
 
-Starts its own S3 server (moto, 127.0.0.1) and latency proxy, prepares the
+Starts its own S3 server — a single-node Ceph RADOS Gateway when it can
+(``scripts/ceph/``; installed when missing and run as root), else moto with
+a latency proxy — on 127.0.0.1, prepares the
 seed's virtualenv, runs every phase of :mod:`benchmarks.driver` in fresh
 processes (the two libraries alternating), prints each target as PASS/FAIL
 and writes ``BENCHMARKS.md``, ``docs/benchmarks/*.png`` and
@@ -31,13 +33,13 @@ from .config import Sizes, sizes_for
 from .latency_proxy import LatencyProxy
 from .machine import machine_info, versions
 from .seed_env import ensure_seed_env
-from .servers import CREDENTIALS, MotoServer
+from .servers import CREDENTIALS, CephServer, MotoServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DRIVER = HERE / "driver.py"
 WORK = HERE / ".work"
-PHASES = ("s3", "latency", "scan", "overhead", "sqlite")
+PHASES = ("s3", "latency", "scan", "overhead", "cpu", "sqlite")
 #: Seconds one driver process may take before it is killed.
 PHASE_TIMEOUT = 1800
 
@@ -49,8 +51,19 @@ class PhaseFailed(RuntimeError):
 class Runner:
     """Runs the phases and collects their results."""
 
-    def __init__(self, sizes: Sizes, *, seed_python: Path | None, verbose: bool = True) -> None:
+    def __init__(
+        self,
+        sizes: Sizes,
+        *,
+        seed_python: Path | None,
+        verbose: bool = True,
+        s3_server: str = "auto",
+    ) -> None:
         self.sizes = sizes
+        #: "ceph", "moto", or "auto" (Ceph RGW when it can be started here).
+        self.s3_server = s3_server
+        #: Whether the S3 server in use is Ceph RGW (latency then added in-process).
+        self.on_ceph = False
         self.seed_python = seed_python
         self.verbose = verbose
         self.start = time.monotonic()
@@ -151,7 +164,7 @@ class Runner:
                 self.say(f"s3 step {step + 1}/{len(steps)} {lib}: {', '.join(done)}")
         self.results["s3"] = out
 
-    async def phase_latency(self, endpoint: str, proxy: LatencyProxy) -> None:
+    async def phase_latency(self, endpoint: str, proxy: LatencyProxy | None) -> None:
         s = self.sizes
         out: dict[str, dict[str, Any]] = {"s3": {}, "memory": {}}
         for model in ("s3", "memory"):
@@ -162,7 +175,8 @@ class Runner:
                     "reps": s.latency_reps,
                     "delay": s.delay,
                     "endpoint": endpoint,
-                    "proxy": proxy.url,
+                    "proxy": proxy.url if proxy is not None else "",
+                    "inproc": self.on_ceph,
                     "bucket": f"latency-{lib}",
                 }
                 try:
@@ -228,6 +242,28 @@ class Runner:
             self.say(f"overhead run {run + 1}/{s.runs}: {rates}")
         self.results["overhead"] = runs
 
+    async def phase_cpu(self, endpoint: str) -> None:
+        s = self.sizes
+        out: dict[str, Any] = {}
+        for lib in self.libs:
+            spec = {
+                "phase": "cpu",
+                "endpoint": endpoint,
+                "bucket": f"cpu-{lib}",
+                "n": s.cpu_n,
+                "pages": s.cpu_pages,
+            }
+            try:
+                out[lib] = await self.drive(lib, spec)
+            except PhaseFailed as exc:
+                self.failed(f"cpu/{lib}", exc)
+                continue
+            self.say(
+                f"cpu {lib}: {out[lib]['get_cpu_ms']:.2f} ms a get,"
+                f" {out[lib]['page_cpu_ms']:.1f} ms a page of 100"
+            )
+        self.results["cpu"] = out
+
     async def phase_sqlite(self) -> None:
         s = self.sizes
         path = WORK / "iterate.db"
@@ -257,22 +293,34 @@ class Runner:
         self.results["sqlite"] = out
 
     async def run(self) -> dict[str, Any]:
-        """Every phase in ``sizes.phases``, against one moto server and one proxy."""
+        """Every phase in ``sizes.phases``, against one S3 server (Ceph RGW, else moto)."""
         phases = self.sizes.phases
-        needs_s3 = any(p in phases for p in ("s3", "latency", "overhead"))
-        server = MotoServer(WORK / "moto.log") if needs_s3 else None
+        needs_s3 = any(p in phases for p in ("s3", "latency", "overhead", "cpu"))
+        use_ceph = self.s3_server == "ceph" or (self.s3_server == "auto" and CephServer.available())
+        ceph = CephServer(WORK) if needs_s3 and use_ceph else None
+        server = MotoServer(WORK / "moto.log") if needs_s3 and not use_ceph else None
         proxy: LatencyProxy | None = None
+        endpoint = ""
         try:
+            if ceph is not None:
+                ceph.start()
+                endpoint, self.on_ceph = ceph.url, True
+                self.env.update(ceph.credentials)
+                self.results["s3_server"] = "ceph"
+                self.say(f"Ceph RGW on {endpoint}; latency added in the client process")
             if server is not None:
                 server.start()
+                endpoint = server.url
                 proxy = LatencyProxy("127.0.0.1", server.port, self.sizes.delay)
                 await proxy.start()
+                self.results["s3_server"] = "moto"
                 self.say(f"moto on {server.url}, latency proxy on {proxy.url}")
             steps: dict[str, Callable[[], Awaitable[None]]] = {}
-            if server is not None and proxy is not None:
-                steps["s3"] = partial(self.phase_s3, server.url)
-                steps["latency"] = partial(self.phase_latency, server.url, proxy)
-                steps["overhead"] = partial(self.phase_overhead, server.url)
+            if endpoint:
+                steps["s3"] = partial(self.phase_s3, endpoint)
+                steps["latency"] = partial(self.phase_latency, endpoint, proxy)
+                steps["overhead"] = partial(self.phase_overhead, endpoint)
+                steps["cpu"] = partial(self.phase_cpu, endpoint)
             steps["scan"] = self.phase_scan
             steps["sqlite"] = self.phase_sqlite
             for name, step in steps.items():
@@ -290,6 +338,8 @@ class Runner:
                 await proxy.close()
             if server is not None:
                 server.stop()
+            if ceph is not None:
+                ceph.stop()
         return self.results
 
 
@@ -307,7 +357,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def merge(previous: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
     """``fresh`` results over ``previous`` ones, phase by phase (for ``--only`` reruns)."""
-    merged = {**previous, **{k: v for k, v in fresh.items() if k in PHASES}}
+    merged = {**previous, **{k: v for k, v in fresh.items() if k in (*PHASES, "s3_server")}}
     merged["phases"] = {**previous.get("phases", {}), **fresh.get("phases", {})}
     kept = {k: v for k, v in previous.get("errors", {}).items() if k.split("/")[0] not in fresh}
     merged["errors"] = {**kept, **fresh.get("errors", {})}
@@ -330,6 +380,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--only", nargs="+", choices=PHASES, default=(), help="phases to run")
     parser.add_argument("--no-seed", action="store_true", help="measure ssshelf alone")
+    parser.add_argument(
+        "--s3-server",
+        choices=("auto", "ceph", "moto"),
+        default="auto",
+        help="the S3 server: Ceph RGW (installed as root when missing) or moto;"
+        " auto = Ceph when it can be started here",
+    )
     parser.add_argument(
         "--output",
         type=Path,
@@ -368,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"seed not measured: {exc}", file=sys.stderr)
     else:
         seed = {"versions": {}, "error": "--no-seed"}
-    runner = Runner(sizes, seed_python=seed_python)
+    runner = Runner(sizes, seed_python=seed_python, s3_server=args.s3_server)
     runner.say(f"{'quick' if args.quick else 'full'} run, phases: {', '.join(sizes.phases)}")
     signal.signal(signal.SIGTERM, _terminate)
     results = asyncio.run(runner.run())

@@ -1,12 +1,20 @@
-"""The S3 server of a benchmark run: moto's standalone server on 127.0.0.1."""
+"""The S3 server of a benchmark run: Ceph RGW (single node) or moto, on 127.0.0.1.
+
+Ceph's RADOS Gateway is the production server of a distributed store (C++):
+S3 figures are measured on it.  moto (single-threaded Python, ~2-3 ms of
+server CPU a request) is the fallback where Ceph cannot be started; figures
+from it measure moto, not ssshelf.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -113,3 +121,69 @@ class MotoServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CEPH_SCRIPTS = ROOT / "scripts" / "ceph"
+
+
+class CephServer:
+    """A throwaway single-node Ceph RADOS Gateway (``scripts/ceph/start.sh``) on 127.0.0.1.
+
+    :meth:`start` installs Ceph first when it is missing and this process is
+    root (``scripts/ceph/install.sh``); :attr:`credentials` are the S3 user's
+    keys in the form of :data:`CREDENTIALS`.  :meth:`stop` stops the daemons
+    by their PIDs and removes the cluster's directory.
+    """
+
+    def __init__(self, work: Path) -> None:
+        self._work = work
+        self._dir: Path | None = None
+        self.url = ""
+        self.credentials: dict[str, str] = {}
+
+    @staticmethod
+    def available() -> bool:
+        """Whether a cluster can be started here (installed, or installable as root)."""
+        installed = all(
+            any((Path(p) / b).exists() for p in os.environ.get("PATH", "").split(":"))
+            for b in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph")
+        )
+        return installed or os.geteuid() == 0
+
+    def start(self) -> None:
+        subprocess.run(["bash", str(CEPH_SCRIPTS / "install.sh")], check=True)
+        self._work.mkdir(parents=True, exist_ok=True)
+        self._dir = Path(tempfile.mkdtemp(prefix="ceph-", dir=self._work))
+        # memstore keeps every object in RAM: room for a full run's objects.
+        env = {**os.environ, "PYTHON": sys.executable, "CEPH_MEMSTORE_BYTES": str(4 << 30)}
+        # start.sh leaves the daemons running when it exits successfully.
+        subprocess.run(
+            ["bash", str(CEPH_SCRIPTS / "start.sh"), str(self._dir)],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        values = {}
+        for line in (self._dir / "env").read_text().splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            values[name.strip()] = value.strip().strip("'\"")
+        self.url = values["SSSHELF_TEST_S3_ENDPOINT"]
+        self.credentials = {
+            "AWS_ACCESS_KEY_ID": values["SSSHELF_TEST_S3_ACCESS_KEY"],
+            "AWS_SECRET_ACCESS_KEY": values["SSSHELF_TEST_S3_SECRET_KEY"],
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def stop(self) -> None:
+        directory, self._dir = self._dir, None
+        if directory is None:
+            return
+        subprocess.run(
+            ["bash", str(CEPH_SCRIPTS / "stop.sh"), str(directory)],
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(directory, ignore_errors=True)

@@ -20,7 +20,19 @@ Faults:
   connection is cut instead of passing the answer on (the request happened,
   the client cannot know);
 * ``delay(seconds)``: the request is held, then passed through;
-* ``xml_reply(status, body)``: a made-up answer (e.g. per-key DeleteObjects errors).
+* ``xml_reply(status, body)``: a made-up answer (e.g. per-key DeleteObjects errors);
+* ``raw_reply(status, headers, body)``: a made-up answer with exactly these
+  headers (no Content-Length unless given: the body then ends when the
+  connection closes);
+* ``drop_after_then(hook)``: like ``DROP_AFTER``, but ``await hook()`` runs
+  after the server answered and before the connection is cut (e.g. another
+  writer's request);
+* ``cut_short(keep)``: the server's answer is passed on without its
+  Content-Length and with only the first ``keep`` bytes of its body, then the
+  connection is closed;
+* ``trickle(seconds)``: the server's answer is passed on one byte every ``seconds``.
+
+With ``ssl_context`` the proxy speaks https to its clients (plain http upstream).
 
 ``max_in_flight`` is the most requests the proxy held at once.
 
@@ -33,7 +45,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -54,6 +67,9 @@ class Fault:
     message: str = ""
     body: bytes | None = None
     seconds: float = 0.0
+    headers: tuple[tuple[str, str], ...] | None = None
+    hook: Callable[[], Awaitable[None]] | None = None
+    keep: int = 0
 
 
 def error_reply(status: int, code: str, message: str = "injected by the fault proxy") -> Fault:
@@ -64,6 +80,26 @@ def error_reply(status: int, code: str, message: str = "injected by the fault pr
 def xml_reply(status: int, body: str) -> Fault:
     """A fault answering ``status`` with ``body`` (an S3 XML document) instead of the server."""
     return Fault("reply", status, "Reply", body=body.encode())
+
+
+def raw_reply(status: int, headers: dict[str, str], body: bytes = b"") -> Fault:
+    """A fault answering ``status`` with exactly ``headers`` and ``body``, then closing."""
+    return Fault("raw", status, body=body, headers=tuple(headers.items()))
+
+
+def drop_after_then(hook: Callable[[], Awaitable[None]]) -> Fault:
+    """DROP_AFTER, with ``await hook()`` between the server's answer and the cut."""
+    return Fault("drop_after", hook=hook)
+
+
+def cut_short(keep: int) -> Fault:
+    """Pass the answer on without Content-Length and with ``keep`` body bytes, then close."""
+    return Fault("cut_short", keep=keep)
+
+
+def trickle(seconds: float) -> Fault:
+    """Pass the answer on one byte every ``seconds``."""
+    return Fault("trickle", seconds=seconds)
 
 
 def delay(seconds: float) -> Fault:
@@ -114,6 +150,7 @@ class FaultProxy:
 
     upstream_url: str
     seed: int = 0
+    ssl_context: ssl.SSLContext | None = None
     requests: list[Request] = field(default_factory=list)
     #: Set (or replace) these headers on every answer passed through.
     response_headers: dict[str, str] = field(default_factory=dict)
@@ -123,6 +160,7 @@ class FaultProxy:
     _plans: list[_Plan] = field(default_factory=list)
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.upstream_url)
@@ -133,7 +171,8 @@ class FaultProxy:
     def url(self) -> str:
         assert self._server is not None, "start the proxy first"
         port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{port}"
 
     def inject(
         self,
@@ -153,12 +192,18 @@ class FaultProxy:
         """Stop injecting faults."""
         self._plans.clear()
 
+    async def received(self, count: int) -> None:
+        """Return once ``count`` requests have been received in all."""
+        while len(self.requests) < count:
+            self._arrived.clear()
+            await self._arrived.wait()
+
     def faulted(self) -> list[Request]:
         """The requests a fault was applied to."""
         return [r for r in self.requests if r.fault is not None]
 
     async def start(self) -> FaultProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
         return self
 
     async def close(self) -> None:
@@ -185,7 +230,12 @@ class FaultProxy:
         try:
             while await self._one_exchange(reader, writer):
                 pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        except (
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.CancelledError,
+            ssl.SSLError,
+        ):
             # close() cancels open connections; ending quietly keeps asyncio's
             # stream callback from logging the cancellation as an error.
             pass
@@ -211,6 +261,7 @@ class FaultProxy:
         body = await _read_body(reader, headers)
         request = Request(method, target, headers, body)
         self.requests.append(request)
+        self._arrived.set()
         request.fault = next((p.fault for p in self._plans if p.applies(request, self._rng)), None)
         self._in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
@@ -236,9 +287,23 @@ class FaultProxy:
             writer.write(_error_response(fault))
             await writer.drain()
             return headers.get("connection", "").lower() != "close"
+        if fault is not None and fault.kind == "raw":
+            writer.write(_raw_response(fault))
+            await writer.drain()
+            return False
         response = await self._forward(method, target, headers, body)
         if fault is not None and fault.kind == "drop_after":
+            if fault.hook is not None:
+                await fault.hook()
             writer.transport.abort()
+            return False
+        if fault is not None and fault.kind == "cut_short":
+            response = _cut_short(response, fault.keep)
+        if fault is not None and fault.kind == "trickle":
+            for index in range(len(response)):
+                writer.write(response[index : index + 1])
+                await writer.drain()
+                await asyncio.sleep(fault.seconds)
             return False
         writer.write(response)
         await writer.drain()
@@ -302,6 +367,21 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
 async def _skip_trailers(reader: asyncio.StreamReader) -> None:
     while (await reader.readuntil(b"\r\n")) != b"\r\n":
         pass
+
+
+def _raw_response(fault: Fault) -> bytes:
+    lines = [f"HTTP/1.1 {fault.status} Made Up"]
+    lines += [f"{name}: {value}" for name, value in fault.headers or ()]
+    lines += ["Connection: close", "", ""]
+    return "\r\n".join(lines).encode("latin-1") + (fault.body or b"")
+
+
+def _cut_short(response: bytes, keep: int) -> bytes:
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = [
+        line for line in head.split(b"\r\n") if not line.lower().startswith(b"content-length:")
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body[:keep]
 
 
 def _error_response(fault: Fault) -> bytes:

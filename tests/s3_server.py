@@ -51,7 +51,7 @@ class S3Endpoint:
     external: bool = False
 
     def client_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``AioSession.create_client("s3", ...)``."""
+        """Keyword arguments for ``S3Storage(aws_client_kwargs=...)`` (and botocore clients)."""
         return {
             "endpoint_url": self.url,
             "region_name": self.region,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ssshelf.errors import PreconditionFailed, StorageUnavailable
+from ssshelf.errors import OutcomeUnknown, PreconditionFailed, StorageUnavailable
 from ssshelf.storages.base import Storage
 from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.retrying import RetryingStorage
@@ -145,5 +145,5 @@ async def test_retrying_tells_a_lost_answer_from_a_real_conflict() -> None:
                     await self.inner.put(key, b"someone else")
 
     racing = RetryingStorage(LoseAndRace(InMemoryStorage()), attempts=3, base_delay=0.0001)
-    with pytest.raises(PreconditionFailed):
+    with pytest.raises(OutcomeUnknown):  # never PreconditionFailed: the first put landed
         await racing.put("k", b"mine", if_absent=True)

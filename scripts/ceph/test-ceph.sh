@@ -19,26 +19,6 @@ log() { printf '[test-ceph %s] %s\n' "$(date +%T)" "$*" >&2; }
 now() { date +%s.%N; }
 took() { "$PYTHON" -c "import sys, time; print(f'{time.time() - float(sys.argv[1]):.1f}s')" "$1"; }
 
-install_ceph() {
-    local missing=() bin
-    for bin in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph; do
-        command -v "$bin" >/dev/null || missing+=("$bin")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" -ne 0 ]; then
-        log "Ceph is not installed (missing: ${missing[*]}) and installing it needs root:"
-        log "  apt-get install --no-install-recommends radosgw ceph-mon ceph-osd ceph-common"
-        exit 1
-    fi
-    log "installing Ceph (missing: ${missing[*]})"
-    local t0
-    t0=$(now)
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        radosgw ceph-mon ceph-osd ceph-common >/dev/null
-    log "installed $(ceph --version | cut -d' ' -f1-3) in $(took "$t0")"
-}
-
 # Peak and current resident memory of each daemon, from /proc.
 report_memory() {
     local name pid total=0 hwm rss
@@ -95,7 +75,7 @@ start_watchdog() {
 }
 
 t_install=$(now)
-install_ceph
+bash "$here/install.sh"
 t_start=$(now)
 work=$(mktemp -d "${TMPDIR:-/tmp}/ssshelf-ceph.XXXXXX")
 start_watchdog

@@ -16,6 +16,7 @@ so ``except SSShelfError`` catches all of them and nothing else::
     │   ├── BucketNotFound
     │   ├── AccessDenied
     │   ├── UnsupportedOperation  the store lacks a feature (conditional writes)
+    │   ├── StorageClosed         the storage was closed (requests in flight too)
     │   └── DeleteFailed          delete_many left some keys (``failures``)
     ├── ItemNotFound              update_item of a pk with no item (also a KeyError)
     ├── BulkWriteError            add_items/remove_items stopped at an item (``written``)
@@ -177,6 +178,16 @@ class DeleteFailed(StorageError):
     def __init__(self, message: str, *, failures: dict[str, str]) -> None:
         super().__init__(message, operation="delete_many")
         self.failures = failures
+
+
+class StorageClosed(StorageError):
+    """The storage was closed; a request in flight at ``close()`` is answered with this."""
+
+
+class RetriesDone:
+    """Mixed into a :class:`StorageUnavailable` raised after the backend's own
+    retries (S3Storage): a wrapper such as ``RetryingStorage`` must not retry it
+    again, so that the total time to give up stays the backend's bound."""
 
 
 class ClosedError(SSShelfError, RuntimeError):

@@ -1,12 +1,20 @@
 """RetryingStorage: retry transient failures in front of any storage.
 
 Requests failing with :class:`~ssshelf.errors.StorageUnavailable` are retried
-with exponential backoff and full jitter, a bounded number of times.  A
-conditional write that failed *after* reaching the store (a lost answer) can
-come back "precondition failed" on its retry because its first attempt
-landed; this wrapper recognises that case — the object then holds exactly the
-bytes that were sent — and reports success.  (ssshelf writes distinct bytes
-for every item and reservation write, which is what makes the test sound.)
+with exponential backoff and full jitter, a bounded number of times.
+
+A write that failed that way may have reached the store (its answer lost), so
+a conditional write whose retry then meets "precondition failed" may have met
+its own first attempt.  This wrapper reads the key once: when it holds exactly
+the bytes sent, the write landed and its version is returned; otherwise the
+outcome is unknown and :class:`~ssshelf.errors.OutcomeUnknown` is raised —
+never :class:`~ssshelf.errors.PreconditionFailed`, which would say that
+nothing changed.  (ssshelf writes distinct bytes for every item and
+reservation write, which is what makes the comparison sound.)
+
+Errors that say the backend already retried (:class:`~ssshelf.errors.RetriesDone`,
+raised by ``S3Storage``) are passed on at once: wrapping ``S3Storage`` adds no
+retries and keeps its documented time to give up.
 """
 
 from __future__ import annotations
@@ -16,15 +24,23 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ..errors import PreconditionFailed, StorageUnavailable
+from ..errors import OutcomeUnknown, PreconditionFailed, RetriesDone, StorageUnavailable
 from .base import Storage
 from .wrapper import StorageWrapper
 
 T = TypeVar("T")
 
 
+class _Undecidable(OutcomeUnknown, RetriesDone):
+    """The lost-answer check could not tell: retrying would only ask again."""
+
+
 class RetryingStorage(StorageWrapper):
-    """Retries :class:`StorageUnavailable` up to ``attempts`` times in all."""
+    """Retries :class:`StorageUnavailable` up to ``attempts`` times in all.
+
+    At most ``attempts - 1`` backoff sleeps of at most ``max_delay`` seconds
+    each are added to the inner storage's own time per request.
+    """
 
     def __init__(
         self,
@@ -42,11 +58,25 @@ class RetryingStorage(StorageWrapper):
         self.max_delay = max_delay
 
     async def _call(self, kind: str, key: str | None, request: Callable[[], Awaitable[T]]) -> T:
+        return await self._retry(request, write=kind in ("put", "delete", "delete_many"))
+
+    async def _retry(self, request: Callable[[], Awaitable[T]], *, write: bool) -> T:
+        maybe_landed = False
         for attempt in range(1, self.attempts + 1):
             try:
                 return await request()
-            except StorageUnavailable:
+            except StorageUnavailable as exc:
+                if isinstance(exc, RetriesDone):
+                    raise
+                maybe_landed = maybe_landed or write
                 if attempt == self.attempts:
+                    if maybe_landed and not isinstance(exc, OutcomeUnknown):
+                        raise OutcomeUnknown(
+                            f"{exc} (after {attempt} attempts, some of which may have taken"
+                            " effect)",
+                            operation=exc.operation,
+                            key=exc.key,
+                        ) from exc
                     raise
             await asyncio.sleep(
                 self._rng.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
@@ -61,35 +91,50 @@ class RetryingStorage(StorageWrapper):
         if_absent: bool = False,
         if_version: str | None = None,
     ) -> str:
-        sent_once = False
+        failed_once = False
 
         async def request() -> str:
-            nonlocal sent_once
+            nonlocal failed_once
             try:
                 return await self.inner.put(key, data, if_absent=if_absent, if_version=if_version)
             except PreconditionFailed:
-                if not sent_once:
+                if not failed_once:
                     raise
                 landed = await self.inner.get(key)
                 if landed is not None and landed.data == data:
                     return landed.version
+                raise _Undecidable(
+                    f"put of {key!r}: an attempt whose answer was lost may have landed and"
+                    " been overwritten since, or never landed; read the key to find out",
+                    operation="put",
+                    key=key,
+                ) from None
+            except StorageUnavailable:
+                failed_once = True
                 raise
-            finally:
-                sent_once = True
 
-        return await self._call("put", key, request)
+        return await self._retry(request, write=True)
 
     async def delete(self, key: str, *, if_version: str | None = None) -> None:
-        sent_once = False
+        failed_once = False
 
         async def request() -> None:
-            nonlocal sent_once
+            nonlocal failed_once
             try:
                 await self.inner.delete(key, if_version=if_version)
             except PreconditionFailed:
-                if not sent_once or await self.inner.get(key) is not None:
+                if not failed_once:
                     raise
-            finally:
-                sent_once = True
+                if await self.inner.get(key) is None:
+                    return  # an earlier attempt deleted it
+                raise _Undecidable(
+                    f"delete of {key!r}: an attempt whose answer was lost may have deleted"
+                    " it before the key was written again; read it to find out",
+                    operation="delete",
+                    key=key,
+                ) from None
+            except StorageUnavailable:
+                failed_once = True
+                raise
 
-        await self._call("delete", key, request)
+        await self._retry(request, write=True)

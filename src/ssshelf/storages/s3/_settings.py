@@ -1,0 +1,65 @@
+"""Checking S3Storage's settings before anything is sent, and its TLS settings."""
+
+from __future__ import annotations
+
+import os
+import ssl
+
+from ...errors import ConfigurationError, InvalidArgument, InvalidKeyError
+
+
+def tls_context(verify: object, *, needed: bool) -> ssl.SSLContext | None:
+    """The TLS settings for https (``None`` for a plain-http endpoint: building
+    them loads the system's CA store, which costs more than many requests)."""
+    if verify is not True and verify is not False and not isinstance(verify, str | os.PathLike):
+        raise ConfigurationError(
+            f"aws_client_kwargs['verify'] must be True, False or a CA bundle path, got {verify!r}"
+        )
+    if not needed:
+        return None
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if isinstance(verify, str | os.PathLike):
+        return ssl.create_default_context(cafile=os.fspath(verify))
+    bundle = os.environ.get("AWS_CA_BUNDLE")
+    return ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
+
+
+def check_settings(
+    max_pool_connections: int,
+    max_in_flight: int,
+    flavor: str,
+    etag_quoting: str,
+    addressing_style: str,
+) -> None:
+    if max_in_flight < 1 or max_pool_connections < 1:
+        raise InvalidArgument("max_in_flight and max_pool_connections must be at least 1")
+    if flavor not in ("auto", "aws", "ceph"):
+        raise InvalidArgument(f"flavor must be 'auto', 'aws' or 'ceph', got {flavor!r}")
+    if etag_quoting not in ("auto", "quoted", "unquoted"):
+        raise InvalidArgument(
+            f"etag_quoting must be 'auto', 'quoted' or 'unquoted', got {etag_quoting!r}"
+        )
+    if addressing_style not in ("auto", "path", "virtual"):
+        raise InvalidArgument(
+            f"addressing_style must be 'auto', 'path' or 'virtual', got {addressing_style!r}"
+        )
+
+
+def check_timeouts(connect_timeout: float, request_timeout: float, deadline: float) -> None:
+    if min(connect_timeout, request_timeout, deadline) <= 0:
+        raise InvalidArgument(
+            "connect_timeout, request_timeout and deadline must be positive numbers of seconds"
+        )
+
+
+def check_text(value: str, what: str) -> None:
+    if not isinstance(value, str):
+        raise InvalidKeyError(f"{what} must be a str, got {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidKeyError(f"{what} {value!r} is not valid Unicode: {exc}") from None

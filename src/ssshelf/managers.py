@@ -25,10 +25,10 @@ from .errors import BulkWriteError, ConfigurationError, SSShelfError
 from .items import IManager
 from .known import KnownVersions
 from .layout import Layout, check_name, normalize_pk
-from .planning import Planner
+from .planning import Planner, WritePlan
 from .reading import Entry, ItemReader, VerifiedPage
 from .repair import CheckReport, ReindexReport, RepairReport
-from .storages.base import Storage
+from .storages.base import Storage, SupportsPutMany
 from .storages.url import open_storage
 from .writes import WritePolicy, Writer
 
@@ -351,6 +351,9 @@ class CManager(metaclass=_ManagerMeta):
         many items were written.  ``progress(n)`` gets the running count.
         """
 
+        if isinstance(self.storage, SupportsPutMany) and self.storage.supports_conditional_put:
+            return await self._add_in_batches(items, progress)
+
         async def stored(write: Awaitable[str]) -> bool:
             await write
             return True
@@ -359,6 +362,76 @@ class CManager(metaclass=_ManagerMeta):
             return stored(self.writer.put(self.planner.plan(item), assume_new=True))
 
         return await self._bulk("add_items", items, start, progress)
+
+    #: Items a batch of a bulk load holds on a store with ``put_many`` (with
+    #: three collections, about a thousand objects a request).
+    bulk_batch: ClassVar[int] = 500
+
+    async def _add_in_batches(self, items: Iterable[T], progress: ProgressCallback | None) -> int:
+        """``add_items`` on a store that applies many writes a request.
+
+        Batches of items go through :meth:`Writer.create_batch` (each round
+        one request per thousand objects), a few batches in flight; what a
+        batch cannot create (an item that exists, a taken value, a pk given
+        twice) is then written one by one, in input order."""
+        numbered: Iterator[tuple[int, Any]] = enumerate(items)
+        failure: tuple[int, Any, BaseException] | None = None
+        pending: dict[asyncio.Task[None], tuple[int, Any, int]] = {}
+        exhausted = False
+        done = 0
+
+        async def store(plans: list[WritePlan], again: list[WritePlan]) -> None:
+            leftovers = await self.writer.create_batch(plans) if plans else []
+            await gather_all((self.writer.put(p) for p in leftovers), self.max_concurrency)
+            for plan in again:  # the same pk twice: the later one last
+                await self.writer.put(plan)
+
+        try:
+            while True:
+                while failure is None and not exhausted and len(pending) < 8:
+                    plans: list[WritePlan] = []
+                    again: list[WritePlan] = []
+                    seen: set[str] = set()
+                    first: tuple[int, Any] | None = None
+                    while len(plans) + len(again) < self.bulk_batch:
+                        try:
+                            index, item = next(numbered)
+                        except StopIteration:
+                            exhausted = True
+                            break
+                        try:
+                            plan = self.planner.plan(item)
+                        except SSShelfError as exc:
+                            failure = (index, item, exc)
+                            break
+                        first = first or (index, item)
+                        (again if plan.pk in seen else plans).append(plan)
+                        seen.add(plan.pk)
+                    if first is None:
+                        break
+                    task = asyncio.ensure_future(store(plans, again))
+                    pending[task] = (*first, len(plans) + len(again))
+                if not pending:
+                    break
+                finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    index, item, count = pending.pop(task)
+                    error = task.exception()
+                    if error is not None:
+                        if failure is None or index < failure[0]:
+                            failure = (index, item, error)
+                        continue
+                    done += count
+                if progress is not None:
+                    progress(done)
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        if failure is not None:
+            raise _stopped("add_items", failure, done)
+        return done
 
     async def remove_items(
         self, items_or_pks: Iterable[Any], *, progress: ProgressCallback | None = None
@@ -419,14 +492,7 @@ class CManager(metaclass=_ManagerMeta):
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
         if failure is not None:
-            index, item, error = failure
-            raise BulkWriteError(
-                f"{what} stopped at item #{index} ({error}); {done} items were written",
-                written=done,
-                index=index,
-                item=item,
-                error=error,
-            ) from error
+            raise _stopped(what, failure, done)
         return counted
 
     # -- the blocking twin ------------------------------------------------------
@@ -440,6 +506,19 @@ class CManager(metaclass=_ManagerMeta):
         from .blocking import open_sync
 
         return open_sync(cls, storage_or_url, **manager_kwargs)
+
+
+def _stopped(what: str, failure: tuple[int, Any, BaseException], written: int) -> BulkWriteError:
+    index, item, error = failure
+    stopped = BulkWriteError(
+        f"{what} stopped at item #{index} ({error}); {written} items were written",
+        written=written,
+        index=index,
+        item=item,
+        error=error,
+    )
+    stopped.__cause__ = error
+    return stopped
 
 
 def _env_url() -> str | None:

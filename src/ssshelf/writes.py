@@ -32,7 +32,7 @@ import enum
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,7 @@ from .known import KnownVersions
 from .layout import Layout
 from .planning import Planner, WritePlan
 from .reading import CLOCK_RESOLUTION, ItemReader, Stored, older_than
-from .storages.base import MAX_DELETE_BATCH, Storage, read_fresh
+from .storages.base import MAX_DELETE_BATCH, PutRequest, Storage, SupportsPutMany, read_fresh
 
 log = logging.getLogger("ssshelf")
 
@@ -340,6 +340,117 @@ class Writer:
             await self._release(pk, base.envelope, None, [])
             return True
         raise ConflictError(f"removing item {pk!r} lost to concurrent writers", pk=pk)
+
+    async def create_batch(self, plans: Sequence[WritePlan]) -> list[WritePlan]:
+        """Store new items in bulk, on a store that applies many writes per request.
+
+        The same protocol as one create per item (entries and claims first,
+        then each item with ``If-None-Match: *``, within the commit window),
+        with every round one request per :data:`MAX_PUT_BATCH` objects.
+        Returns the plans that could not be done that way — their item exists
+        already, a unique value is taken, or a request failed before anything
+        was applied — after deleting what was written for them; the caller
+        writes those one by one.  A commit whose answer is lost raises
+        :class:`~ssshelf.errors.OutcomeUnknown`, deleting nothing.
+        """
+        batcher = self.storage
+        assert isinstance(batcher, SupportsPutMany)
+        started = self._now()
+        attempts = {plan.pk: _Attempt(_new_write_id(self.rng), started) for plan in plans}
+        claims: list[tuple[WritePlan, str]] = []
+        requests: list[PutRequest] = []
+        for plan in plans:
+            attempt = attempts[plan.pk]
+            for c, enc in plan.wanted():
+                key = self.layout.entry_key(c, enc, plan.pk, attempt.write_id)
+                attempt.entries.append(key)
+                requests.append(PutRequest(key, b""))
+            for c, enc in plan.values():
+                key = self.layout.reservation_key(c, enc)
+                body = Reservation(plan.pk, attempt.write_id, self.clock()).encode()
+                claims.append((plan, key))
+                requests.append(PutRequest(key, body, if_absent=True))
+        try:
+            answers = await self._put_many(batcher, requests)
+        except BaseException:
+            for plan, key in claims:
+                attempts[plan.pk].unsure.add(key)
+            await self._cleanup_all(attempts)
+            raise
+        by_key = dict(zip((r.key for r in requests), answers, strict=True))
+        refused: dict[str, WritePlan] = {}
+        for plan, key in claims:
+            answer = by_key[key]
+            if isinstance(answer, str):
+                attempts[plan.pk].won[key] = answer
+            else:
+                refused[plan.pk] = plan  # taken: the one-by-one path settles it
+        ready = [plan for plan in plans if plan.pk not in refused]
+        envelopes = {plan.pk: self._new_envelope(plan, attempts[plan.pk]) for plan in ready}
+        commits = [PutRequest(p.item_key, envelopes[p.pk].encode(), if_absent=True) for p in ready]
+        remaining = started + self.policy.commit_window - self._now()
+        try:
+            if remaining <= 0:
+                raise StorageError(
+                    "a bulk load's first round took longer than the commit window; "
+                    "its items are written one by one",
+                    operation="put_many",
+                )
+            async with asyncio.timeout(remaining):
+                committed = await self._put_many(batcher, commits)
+        except (*_NOT_APPLIED, StorageError) as exc:
+            if isinstance(exc, OutcomeUnknown):
+                raise self._bulk_unknown(ready, exc) from exc
+            await self._cleanup_all(attempts)
+            return list(plans)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a timeout: the commits may land
+            raise self._bulk_unknown(ready, exc) from exc
+        for plan, answer in zip(ready, committed, strict=True):
+            if isinstance(answer, str):
+                self.known.remember(plan.pk, answer, envelopes[plan.pk])
+                del attempts[plan.pk]  # committed: what it wrote is the item's now
+            else:
+                refused[plan.pk] = plan  # it exists: replaced one by one
+        await self._cleanup_all(attempts)
+        return [plan for plan in plans if plan.pk in refused]
+
+    async def _put_many(
+        self, batcher: SupportsPutMany, requests: Sequence[PutRequest]
+    ) -> list[str | PreconditionFailed]:
+        size = batcher.max_put_batch
+        chunks = [requests[i : i + size] for i in range(0, len(requests), size)]
+        results = await gather_bounded(
+            (batcher.put_many(chunk) for chunk in chunks), self.policy.concurrency
+        )
+        raise_first(results)
+        return [answer for chunk in results for answer in chunk]  # type: ignore[union-attr]
+
+    def _new_envelope(self, plan: WritePlan, attempt: _Attempt) -> Envelope:
+        entries: Holdings = {}
+        for c, enc in plan.wanted():
+            entries.setdefault(c, {})[enc] = attempt.write_id
+        uniques: Holdings = {}
+        for c, enc in plan.values():
+            uniques.setdefault(c, {})[enc] = attempt.won[self.layout.reservation_key(c, enc)]
+        return self._envelope(plan, None, attempt.write_id, entries, uniques)
+
+    async def _cleanup_all(self, attempts: dict[str, _Attempt]) -> None:
+        await gather_bounded(
+            (self._cleanup(attempt, pk) for pk, attempt in attempts.items()),
+            self.policy.concurrency,
+        )
+
+    @staticmethod
+    def _bulk_unknown(plans: Sequence[WritePlan], cause: BaseException) -> OutcomeUnknown:
+        shown = ", ".join(repr(p.pk) for p in plans[:5]) + (" …" if len(plans) > 5 else "")
+        return OutcomeUnknown(
+            f"the commits of {len(plans)} items ({shown}) got no answer ({cause!r}); they may "
+            "or may not have taken effect — read them to find out; what they wrote is left "
+            "for repair",
+            operation="put_many",
+        )
 
     # -- one attempt -----------------------------------------------------------
 

@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 
 class RetryingStorage(StorageWrapper):
-    """Retries :class:`StorageUnavailable` up to ``attempts`` times in all."""
+    """Retries :class:`.StorageUnavailable` up to ``attempts`` times in all."""
 
     def __init__(
         self,

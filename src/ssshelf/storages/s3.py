@@ -143,7 +143,7 @@ class S3Storage:
     ``prefix + "/"`` and keys come back without it, so two storages with
     different prefixes in one bucket never see each other's keys.
 
-    Server quirks (see :mod:`._s3_compat` and ``docs/s3.md``): ``flavor`` is
+    Server quirks (see ``_s3_compat.py`` and ``docs/s3.md``): ``flavor`` is
     ``"auto"`` (recognised from the server's answers), ``"aws"`` or ``"ceph"``;
     ``etag_quoting`` and ``conditional_delete`` override single aspects.
     """
@@ -241,8 +241,8 @@ class S3Storage:
     async def probe(self) -> None:
         """One HeadBucket request: fail now rather than at first use.
 
-        Raises :class:`BucketNotFound`, :class:`AccessDenied` or
-        :class:`StorageUnavailable` with what to check, and learns the
+        Raises :class:`.BucketNotFound`, :class:`.AccessDenied` or
+        :class:`.StorageUnavailable` with what to check, and learns the
         server's quirks when ``flavor="auto"``.
         """
         await self._send("head_bucket", None, lambda c: c.head_bucket(Bucket=self.bucket))
@@ -314,7 +314,7 @@ class S3Storage:
         """Delete ``key`` (missing is fine); with ``if_version`` only at that version.
 
         A conditional delete on a server that ignores ``If-Match`` on DELETE
-        (Ceph RGW) raises :class:`UnsupportedOperation` without deleting.
+        (Ceph RGW) raises :class:`.UnsupportedOperation` without deleting.
         """
         check_key(key, max_bytes=self.max_key_length)
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}

@@ -66,7 +66,7 @@ class SQLiteStorage:
         With ``create`` (the default, for writers) a missing file is created
         with ssshelf's table.  With ``create=False`` (readers: ``ls``,
         ``check``, …) nothing is created or altered: a missing file or one
-        without ssshelf's table raises :class:`ConfigurationError`.  A file
+        without ssshelf's table raises :class:`.ConfigurationError`.  A file
         that holds other tables and not ssshelf's is refused either way.
         """
         self.path = os.fspath(path)

@@ -69,6 +69,9 @@ html_theme_options = {
     "description": "An object store used like a database",
     "show_powered_by": False,
     "fixed_sidebar": True,
+    "page_width": "1240px",  # room for 100-column code
+    "sidebar_width": "250px",
+    "body_max_width": "none",
 }
 html_extra_path = ["site-root"]  # index.html: the site's root leads to docs/index.html
 
@@ -95,5 +98,12 @@ def reexported_constant_doc(
             return
 
 
+def drop_object_base(app: Sphinx, name: str, obj: Any, options: Any, bases: list[Any]) -> None:
+    """No "Bases: object" line: every class has that base."""
+    if bases == [object]:
+        bases.clear()
+
+
 def setup(app: Sphinx) -> None:
     app.connect("autodoc-process-docstring", reexported_constant_doc)
+    app.connect("autodoc-process-bases", drop_object_base)

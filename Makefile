@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test lint typecheck unit browser-deps test-ceph bench shortener sim clean
+.PHONY: demo test lint typecheck unit browser-deps test-ceph bench shortener sim docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(STAMP)
+
+$(DOCS_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[docs]'
+	touch $@
 
 demo: $(STAMP)
 	$(BIN)/python examples/bookmarks.py
@@ -62,5 +67,10 @@ shortener: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[web]'
 	$(BIN)/python -m examples.url_shortener
 
+# The documentation site (docs/conf.py): HTML in build/docs, every warning an error.
+docs: $(DOCS_STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -c docs -d build/docs-doctrees . build/docs
+	@echo "built build/docs/index.html"
+
 clean:
-	rm -rf $(VENV) .coverage htmlcov .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .coverage htmlcov .mypy_cache .ruff_cache .pytest_cache build/docs build/docs-doctrees

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ssshelf")
 
+#: ``progress(n)`` of a bulk or maintenance call: ``n`` items done so far.
 ProgressCallback = Callable[[int], None]
 #: The item type (generic parameter to come once every caller names it).
 T: TypeAlias = Any

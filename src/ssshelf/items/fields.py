@@ -47,7 +47,7 @@ class FieldItems(IManager[T]):
         return json.loads(self.serialize_item(item))
 
     def check_item(self, item: object) -> None:
-        """:class:`InvalidKeyError` unless ``item`` is an instance of ``cls``."""
+        """:class:`.InvalidKeyError` unless ``item`` is an instance of ``cls``."""
         if not isinstance(item, self.cls):
             raise InvalidKeyError(
                 f"{self!r} stores {self.cls.__qualname__} items, got {type(item).__name__}"

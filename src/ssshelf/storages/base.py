@@ -189,7 +189,7 @@ async def read_fresh(storage: Storage, key: str) -> StoredObject | None:
 
 
 def check_key(key: str, *, max_bytes: int = MAX_KEY_BYTES) -> None:
-    """Raise :class:`InvalidKeyError` unless ``key`` can be stored."""
+    """Raise :class:`.InvalidKeyError` unless ``key`` can be stored."""
     if not isinstance(key, str) or not key:
         raise InvalidKeyError(f"storage key must be a non-empty str, got {key!r}")
     try:
@@ -203,13 +203,13 @@ def check_key(key: str, *, max_bytes: int = MAX_KEY_BYTES) -> None:
 
 
 def check_limit(limit: int) -> None:
-    """Raise :class:`InvalidArgument` unless ``1 <= limit <= MAX_LIST_LIMIT``."""
+    """Raise :class:`.InvalidArgument` unless ``1 <= limit <= MAX_LIST_LIMIT``."""
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise InvalidArgument(f"list limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
 
 
 def check_batch(keys: Sequence[str]) -> None:
-    """Raise :class:`InvalidArgument` when a delete batch is larger than one request takes."""
+    """Raise :class:`.InvalidArgument` when a delete batch is larger than one request takes."""
     if len(keys) > MAX_DELETE_BATCH:
         raise InvalidArgument(
             f"delete_many takes at most {MAX_DELETE_BATCH} keys a request, got {len(keys)};"
@@ -218,6 +218,6 @@ def check_batch(keys: Sequence[str]) -> None:
 
 
 def check_conditions(if_absent: bool, if_version: str | None) -> None:
-    """Raise :class:`InvalidArgument` when both write conditions are given at once."""
+    """Raise :class:`.InvalidArgument` when both write conditions are given at once."""
     if if_absent and if_version is not None:
         raise InvalidArgument("put takes if_absent or if_version, not both")

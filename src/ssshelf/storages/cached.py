@@ -154,7 +154,7 @@ class CachedStorage(StorageWrapper):
 
     :param inner: the storage to cache.
     :param max_entries: most objects (and tombstones) kept.
-    :param max_bytes: most bytes kept (data + key + :data:`ENTRY_OVERHEAD` each).
+    :param max_bytes: most bytes kept (data + key + ``ENTRY_OVERHEAD`` (128) each).
     :param ttl: seconds an entry is served before it is checked again; ``None``
         serves it until evicted (right only when no other process writes).
     :param cache_misses: also remember keys that were not found.

@@ -1,10 +1,10 @@
 """``open_storage(url)``: one string names a storage.
 
-* ``memory://``                     a fresh :class:`InMemoryStorage`
-* ``sqlite:///relative/path.db``    :class:`SQLiteStorage`, relative to the current directory
+* ``memory://``                     a fresh :class:`.InMemoryStorage`
+* ``sqlite:///relative/path.db``    :class:`.SQLiteStorage`, relative to the current directory
 * ``sqlite:////absolute/path.db``   the same with an absolute path (four slashes)
 * ``s3://bucket/optional/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1``
-  :class:`S3Storage`.  Credentials come from the standard AWS chain, or from
+  :class:`.S3Storage`.  Credentials come from the standard AWS chain, or from
   the URL: ``s3://KEY:SECRET@bucket/prefix`` or ``?access_key=…&secret_key=…``
   (``session_token=…`` too), percent-encoded where they hold ``/``, ``+``,
   ``@`` or ``:``.
@@ -66,7 +66,7 @@ def url_secrets(url: str) -> list[str]:
 
 
 def open_storage(url: str | None = None, *, create: bool = True) -> Storage:
-    """Build the storage a URL names; raise :class:`ConfigurationError` if it names none.
+    """Build the storage a URL names; raise :class:`.ConfigurationError` if it names none.
 
     ``create=False`` is for readers: a store that does not exist yet (an SQLite
     file) is an error instead of being created, and nothing is altered.

@@ -83,11 +83,6 @@ async def test_readme_examples_run_on_s3_as_written(
     assert (tmp_path / "bookmarks.db").is_file()  # where the blocking twin wrote
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10 point 1: the seed's S3Storage() is never closed, and its client session "
-    "is reported unclosed at exit; remove this mark once that is fixed",
-)
 async def test_readme_examples_leave_nothing_unclosed(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

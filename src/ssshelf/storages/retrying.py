@@ -36,7 +36,7 @@ class _Undecidable(OutcomeUnknown, RetriesDone):
 
 
 class RetryingStorage(StorageWrapper):
-    """Retries :class:`StorageUnavailable` up to ``attempts`` times in all.
+    """Retries :class:`~ssshelf.errors.StorageUnavailable` up to ``attempts`` times in all.
 
     At most ``attempts - 1`` backoff sleeps of at most ``max_delay`` seconds
     each are added to the inner storage's own time per request.

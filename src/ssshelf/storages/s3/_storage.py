@@ -118,6 +118,7 @@ class RetryPolicy:
         return rng.uniform(0.0, min(self.max_delay, self.base_delay * 2 ** (failures - 1)))
 
 
+#: The retry policy of an S3Storage not given one (see docs/s3.md for its bounds).
 DEFAULT_RETRIES = RetryPolicy()
 
 
@@ -174,7 +175,7 @@ class S3Storage:
     any event loop, one at a time or several in threads; what a loop uses is
     released when it shuts down.
 
-    Server quirks (see :mod:`._compat` and ``docs/s3.md``): ``flavor`` is
+    Server quirks (see ``docs/s3.md``): ``flavor`` is
     ``"auto"`` (recognised from the server's answers), ``"aws"`` or ``"ceph"``;
     ``etag_quoting`` and ``conditional_delete`` override single aspects.
     """
@@ -297,8 +298,8 @@ class S3Storage:
     async def probe(self) -> None:
         """One HeadBucket request: fail now rather than at first use.
 
-        Raises :class:`BucketNotFound`, :class:`AccessDenied` or
-        :class:`StorageUnavailable` with what to check, and learns the
+        Raises :class:`~ssshelf.errors.BucketNotFound`, :class:`~ssshelf.errors.AccessDenied` or
+        :class:`~ssshelf.errors.StorageUnavailable` with what to check, and learns the
         server's quirks when ``flavor="auto"``.
         """
         await self._probe(None)
@@ -340,7 +341,7 @@ class S3Storage:
         A conditional write retried after a lost answer that then fails its
         condition is checked with one GET: when the key holds exactly
         ``data``, the earlier attempt landed and its version is returned;
-        otherwise :class:`OutcomeUnknown` (never PreconditionFailed, which
+        otherwise :class:`~ssshelf.errors.OutcomeUnknown` (never PreconditionFailed, which
         would say nothing changed).
         """
         check_key(key, max_bytes=self.max_key_length)
@@ -369,7 +370,7 @@ class S3Storage:
         """Delete ``key`` (missing is fine); with ``if_version`` only at that version.
 
         A conditional delete on a server that ignores ``If-Match`` on DELETE
-        (Ceph RGW) raises :class:`UnsupportedOperation` without deleting.
+        (Ceph RGW) raises :class:`~ssshelf.errors.UnsupportedOperation` without deleting.
         """
         check_key(key, max_bytes=self.max_key_length)
         path = self._object_path(key)

@@ -20,6 +20,9 @@ from .layout import Layout
 from .reading import Entry, VerifiedPage
 from .storages.base import MAX_LIST_LIMIT, Storage
 
+if TYPE_CHECKING:
+    from .managers import CManager
+
 __all__ = ["Collection", "Entry", "IndexHost", "ItemsPage", "KeysPage"]
 
 
@@ -110,9 +113,9 @@ class Collection(Generic[T]):
         def __get__(self, instance: None, owner: type[object], /) -> Self: ...
 
         @overload
-        def __get__(self, instance: IndexHost[T], owner: type[object], /) -> Self: ...
+        def __get__(self, instance: CManager[T], owner: type[object], /) -> Self: ...
 
-        def __get__(self, instance: IndexHost[T] | None, owner: type[object], /) -> Self: ...
+        def __get__(self, instance: CManager[T] | None, owner: type[object], /) -> Self: ...
 
     def bind(self, manager: IndexHost[T], name: str) -> Self:
         """A copy of this collection attached to ``manager`` under ``name``."""

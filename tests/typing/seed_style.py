@@ -1,0 +1,61 @@
+"""The seed's way: managers, item managers and collections without a type
+parameter stay ``Any`` throughout, with no error under ``mypy --strict``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any, assert_type
+
+from ssshelf import CManager, Collection, IManager
+from ssshelf.blocking import SyncCollection, SyncManager
+from ssshelf.collections import ItemsPage
+from ssshelf.utils import convert_datetime_to_str, json_dump
+
+
+class Bookmark(IManager):
+    def get_pk(self, item: Any) -> str:
+        return str(item["pk"])
+
+    def serialize_item(self, item: Any) -> bytes:
+        return bytes(json_dump(item), "utf8")
+
+    def deserialize_item(self, data: bytes) -> Any:
+        return json.loads(data)
+
+
+class AllBookmarks(Collection):
+    def get_pk(self, item: Any) -> str:
+        return str(item["pk"])
+
+    def key(self, item: Any) -> Any:
+        return convert_datetime_to_str(item["created_at"])
+
+
+class BookmarkManager(CManager):
+    item_manager = Bookmark()
+    every = AllBookmarks()
+
+
+async def run(url: str) -> None:
+    bookmark_manager = BookmarkManager(url)  # a CManager[Any]: items are Any
+    bookmark = {"pk": 1, "link": "http://google.com", "created_at": datetime(2024, 5, 1)}
+    await bookmark_manager.add_item(bookmark)
+    resp = await bookmark_manager.every.get_items()
+    assert_type(resp, ItemsPage[Any])
+    assert resp["items"][0]["link"] == "http://google.com"
+    assert_type(await bookmark_manager.get_item("1"), Any | None)
+    assert_type(bookmark_manager.every, AllBookmarks)
+    assert_type(bookmark_manager.every.iter_items(), AsyncIterator[Any])
+    await bookmark_manager.close()
+
+
+def run_blocking(url: str) -> None:
+    with BookmarkManager.sync(url) as twin:
+        assert_type(twin, SyncManager[BookmarkManager])
+        assert_type(twin.every, SyncCollection[Collection[Any]])
+        assert_type(twin.every.iter_items(), Iterator[Any])
+        assert_type(twin.get_item("1"), Any | None)
+        twin.add_item({"pk": 2, "link": "http://example.com", "created_at": datetime.now()})
+        assert len(twin.every.get_items()["items"]) == 1

@@ -1,5 +1,6 @@
 """What type checkers learn from a typed manager: mypy --strict and pyright
-(strict) on the sample programs in tests/typing/, and the samples run.
+(strict) on the sample programs in tests/typing/ and on docs/items.md's
+typed example, and the samples run.
 
 The samples state every expected type with ``assert_type`` and every
 expected error with an ignore comment naming it; each checker must report
@@ -145,6 +146,18 @@ def test_both_checkers_fail_a_wrong_type_and_an_unneeded_ignore(tmp_path: Path) 
     assert errors[1].startswith('canary.py:9: Unnecessary "# pyright: ignore" rule'), errors
 
 
+def test_the_documented_example_passes_both_checkers(tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "items.md").read_text()
+    section = page.split("\n## Types\n", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    documented = tmp_path / "documented.py"
+    documented.write_text(example)
+
+    status, out = run_mypy(documented)
+    assert status == 0, out
+    assert pyright_errors(run_pyright(pyright_command(), documented)) == []
+
+
 def test_every_expected_mistake_names_an_error_for_both_checkers() -> None:
     lines = (SAMPLES / "mistakes.py").read_text().splitlines()
     marked = [line for line in lines if re.search(r"\S  # (type|pyright): ignore", line)]
@@ -173,6 +186,7 @@ def test_the_typed_blocking_sample_runs(url: str) -> None:
 
 async def test_the_seed_style_sample_runs(url: str) -> None:
     await seed_style.run(url)
+    await seed_style.run_dicts(url)
 
 
 def test_the_seed_style_blocking_sample_runs(url: str) -> None:

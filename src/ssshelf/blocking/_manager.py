@@ -112,9 +112,11 @@ class SyncManager(Generic[M_co]):
       interpreter exit, waiting at most :data:`ABANDONED_CLOSE_TIMEOUT`.
 
     Type checkers see each method with the async method's own signature and
-    result, and any other attribute as a collection; async methods a
-    subclass adds work at run time as ``m.<name>(...)`` too, and are typed
-    through :meth:`call` and :meth:`iterate`.
+    result (so a ``CManager[Bookmark]``'s twin gives ``Bookmark``), and any
+    other attribute as a collection of the manager's items, a
+    ``SyncCollection[Collection[Bookmark]]``; async methods a subclass (or
+    a collection class) adds work at run time as ``m.<name>(...)`` too, and
+    are typed through :meth:`call` and :meth:`iterate`.
     """
 
     def __init__(

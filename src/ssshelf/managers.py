@@ -202,19 +202,19 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
 
     # -- reading -------------------------------------------------------------
 
-    async def get_item_with_version(self, pk: str | int) -> Versioned[T] | None:
+    async def get_item_with_version(self, pk: Any) -> Versioned[T] | None:
         """The item and its version tag, or ``None``: one request."""
         stored = await self.reader.read_live(normalize_pk(pk))
         if stored is None:
             return None
         return Versioned(self.reader.deserialize(stored), stored.version)
 
-    async def get_item(self, pk: str | int) -> T | None:
+    async def get_item(self, pk: Any) -> T | None:
         """The item stored under ``pk`` (as ``get_pk`` returns it), or ``None``."""
         found = await self.get_item_with_version(pk)
         return found.item if found is not None else None
 
-    async def get_items_by_pk(self, pks: Iterable[str | int]) -> list[T | None]:
+    async def get_items_by_pk(self, pks: Iterable[Any]) -> list[T | None]:
         """Items for many pks, fetched concurrently; ``None`` where absent."""
         wanted = [normalize_pk(pk) for pk in pks]
         return await gather_all((self.get_item(pk) for pk in wanted), self.max_concurrency)
@@ -253,7 +253,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
 
     async def update_item(
         self,
-        pk: str | int,
+        pk: Any,
         fn: Callable[[T], T | Awaitable[T | None] | None],
         *,
         retries: int | None = None,
@@ -272,7 +272,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
 
     async def update_item_with_version(
         self,
-        pk: str | int,
+        pk: Any,
         fn: Callable[[T], T | Awaitable[T | None] | None],
         *,
         retries: int | None = None,
@@ -301,7 +301,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         item: Any = item_or_pk
         return self.planner.pk_of(item)
 
-    async def reindex_item(self, pk: str | int, collection: str) -> bool:
+    async def reindex_item(self, pk: str, collection: str) -> bool:
         """Bring one item's entries in ``collection`` in line with ``key(item)``.
 
         Returns True if the item was rewritten, False if it was already right

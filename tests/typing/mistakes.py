@@ -40,8 +40,6 @@ async def mistakes(m: Bookmarks, notes: Notes, misplaced: BookmarkIndexOnNotes) 
     await m.add_item(B1, if_version=3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     await m.update_item("b1", lambda b: 42)  # type: ignore[arg-type, return-value]  # pyright: ignore[reportArgumentType]
     await m.update_item("b1", edit_note)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-    await m.get_item(B1)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-    await m.get_items_by_pk([None])  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]
     await m.remove_item(Note("n1", "a note"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     await m.remove_items([2.5])  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]
     page = await m.newest.get_items()
@@ -58,7 +56,6 @@ def blocking_mistakes() -> None:
     twin.add_items([42])  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]
     twin.update_item("b1", lambda b: 42)  # type: ignore[arg-type, return-value]  # pyright: ignore[reportArgumentType]
     twin.update_item("b1", edit_note)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-    twin.get_item(None)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     url: str = twin.get_item("b1").url  # type: ignore[union-attr]  # pyright: ignore[reportOptionalMemberAccess]
     note: Note = next(twin.newest.iter_items())  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
     twin.newest.get_items(max_keys="ten")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]

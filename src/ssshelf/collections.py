@@ -117,7 +117,7 @@ class Collection(Generic[T]):
 
         def __get__(self, instance: CManager[T] | None, owner: type[object], /) -> Self: ...
 
-    def bind(self, manager: IndexHost[T], name: str) -> Self:
+    def bind(self, manager: IndexHost[T], name: str) -> Collection[T]:
         """A copy of this collection attached to ``manager`` under ``name``."""
         bound = copy.copy(self)
         bound.name = name

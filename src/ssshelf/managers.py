@@ -283,9 +283,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         written: T = item
         return Versioned(written, version)
 
-    async def remove_item(
-        self, item_or_pk: T | str | int, *, if_version: str | None = None
-    ) -> bool:
+    async def remove_item(self, item_or_pk: Any, *, if_version: str | None = None) -> bool:
         """Remove an item and its entries.  Returns False if it was not there.
 
         Two dependent round trips when this manager knows the item's version
@@ -294,12 +292,10 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         """
         return await self.writer.remove(self._pk_to_remove(item_or_pk), expect=if_version)
 
-    def _pk_to_remove(self, item_or_pk: T | str | int) -> str:
+    def _pk_to_remove(self, item_or_pk: Any) -> str:
         if isinstance(item_or_pk, str | int) and not isinstance(item_or_pk, bool):
             return normalize_pk(item_or_pk)
-        # An item, or a bool taken for one so that get_pk refuses it.
-        item: Any = item_or_pk
-        return self.planner.pk_of(item)
+        return self.planner.pk_of(item_or_pk)
 
     async def reindex_item(self, pk: str, collection: str) -> bool:
         """Bring one item's entries in ``collection`` in line with ``key(item)``.
@@ -374,11 +370,11 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         return await self._bulk("add_items", items, start, progress)
 
     async def remove_items(
-        self, items_or_pks: Iterable[T | str | int], *, progress: ProgressCallback | None = None
+        self, items_or_pks: Iterable[Any], *, progress: ProgressCallback | None = None
     ) -> int:
         """Remove many items (as :meth:`remove_item`); returns how many existed."""
 
-        def start(item_or_pk: T | str | int) -> Awaitable[bool]:
+        def start(item_or_pk: Any) -> Awaitable[bool]:
             return self.writer.remove(self._pk_to_remove(item_or_pk))
 
         return await self._bulk("remove_items", items_or_pks, start, progress)

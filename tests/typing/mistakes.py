@@ -40,8 +40,6 @@ async def mistakes(m: Bookmarks, notes: Notes, misplaced: BookmarkIndexOnNotes) 
     await m.add_item(B1, if_version=3)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     await m.update_item("b1", lambda b: 42)  # type: ignore[arg-type, return-value]  # pyright: ignore[reportArgumentType]
     await m.update_item("b1", edit_note)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-    await m.remove_item(Note("n1", "a note"))  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-    await m.remove_items([2.5])  # type: ignore[list-item]  # pyright: ignore[reportArgumentType]
     page = await m.newest.get_items()
     note: Note = page["items"][0]  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
     found: Bookmark = await m.get_item("b1")  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]

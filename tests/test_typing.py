@@ -187,6 +187,7 @@ def test_the_typed_blocking_sample_runs(url: str) -> None:
 async def test_the_seed_style_sample_runs(url: str) -> None:
     await seed_style.run(url)
     await seed_style.run_dicts(url)
+    await seed_style.run_overriding(url)
 
 
 def test_the_seed_style_blocking_sample_runs(url: str) -> None:

@@ -39,10 +39,28 @@ class BookmarkManager(CManager):
     every = AllBookmarks()
 
 
+class Overriding(CManager):
+    """Overrides that narrow what the seed's Any allowed stay valid."""
+
+    item_manager = Bookmark()
+    namespace = "overriding"
+
+    async def get_item(self, pk: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = await super().get_item(pk)
+        return found
+
+    async def add_item(self, item: dict[str, Any], *, if_version: str | None = None) -> str:
+        return await super().add_item(item, if_version=if_version)
+
+    async def remove_item(self, item_or_pk: str, *, if_version: str | None = None) -> bool:
+        return await super().remove_item(item_or_pk, if_version=if_version)
+
+
 Doc = dict[str, Any]
 
 
 class Docs(CManager[Doc]):
+    namespace = "docs"
     # IManager() alone would do for mypy; pyright's strict mode wants the type stated.
     item_manager = IManager[Doc]()
 
@@ -76,3 +94,10 @@ async def run_dicts(url: str) -> None:
         found = await docs.get_item("d1")
         assert_type(found, Doc | None)
         assert found == {"pk": "d1", "title": "typed dicts"}
+
+
+async def run_overriding(url: str) -> None:
+    async with Overriding(url) as overriding:
+        await overriding.add_item({"pk": "o1"})
+        assert_type(await overriding.get_item("o1"), dict[str, Any] | None)
+        assert await overriding.remove_item("o1")

@@ -280,8 +280,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         """As :meth:`update_item`, returning the item as written and its new version."""
         attempts = (self.write_attempts if retries is None else retries + 1) or 1
         item, version = await self.writer.update(normalize_pk(pk), fn, attempts=attempts)
-        written: T = item
-        return Versioned(written, version)
+        return Versioned(item, version)
 
     async def remove_item(self, item_or_pk: Any, *, if_version: str | None = None) -> bool:
         """Remove an item and its entries.  Returns False if it was not there.

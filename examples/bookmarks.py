@@ -122,6 +122,7 @@ async def demo(url: str | None) -> None:
 
         url_of_7 = "https://example.com/articles/7"
         found = await manager.by_url.get_item(url_of_7)
+        assert found is not None
         print(f"\nlook-up by unique URL {url_of_7}: {found['pk']}")
         try:
             await manager.add_item({**bookmarks[8], "pk": "bm9999", "url": url_of_7})

@@ -11,7 +11,6 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from ssshelf import AlreadyExistsError, Desc, UniqueViolation
 from ssshelf.errors import InvalidArgument
@@ -146,9 +145,7 @@ class Links:
             raise Invalid(f"limit must be between 1 and {MAX_PAGE_SIZE}.")
         cursor = self._check_ours(check_cursor(after))
         try:
-            resp: dict[str, Any] = await self.manager.by_created.get_items(
-                max_keys=limit, after=cursor
-            )
+            resp = await self.manager.by_created.get_items(max_keys=limit, after=cursor)
         except InvalidArgument:
             raise Invalid(NOT_OURS) from None
         return Page(list(resp["items"]), resp.get("after"))

@@ -3,25 +3,52 @@
 Declare one by subclassing :class:`Collection` and defining ``key(item)``;
 put an instance on a :class:`ssshelf.managers.CManager` subclass.  Each
 manager instance gets its own bound copy, reachable as ``manager.<name>``.
+``Collection[Bookmark]`` tells a type checker what the items are.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, NotRequired, Protocol, Self, TypedDict, overload
 
 from .errors import ConfigurationError, InvalidArgument, InvalidKeyError
 from .items import IManager
+from .items.base import T
 from .keys import Desc, KeyTuple, decode_tuple, encode_tuple
 from .layout import Layout
 from .reading import Entry, VerifiedPage
 from .storages.base import MAX_LIST_LIMIT, Storage
 
-__all__ = ["Collection", "Entry", "IndexHost"]
+if TYPE_CHECKING:
+    from .managers import CManager
+
+__all__ = ["Collection", "Entry", "IndexHost", "ItemsPage", "KeysPage"]
 
 
-class IndexHost(Protocol):
+class ItemsPage(TypedDict, Generic[T]):
+    """What :meth:`Collection.get_items` returns (a plain ``dict``)."""
+
+    #: The page's items, in index order.
+    items: list[T]
+    #: Storage keys of items that exist but cannot be read back (only when any).
+    unreadable: NotRequired[list[str]]
+    #: The cursor for the next page, present only when more may follow.
+    after: NotRequired[str]
+
+
+class KeysPage(TypedDict):
+    """What :meth:`Collection.get_keys` returns (a plain ``dict``)."""
+
+    #: The pks, in index order.
+    keys: list[str]
+    #: The ``(key tuple, pk)`` pairs, in index order.
+    entries: list[tuple[KeyTuple, str]]
+    #: The cursor for the next page, present only when more may follow.
+    after: NotRequired[str]
+
+
+class IndexHost(Protocol[T]):
     """What a bound collection needs from the manager it belongs to."""
 
     @property
@@ -31,18 +58,18 @@ class IndexHost(Protocol):
     def layout(self) -> Layout: ...
 
     @property
-    def item_manager(self) -> IManager: ...
+    def item_manager(self) -> IManager[T]: ...
 
-    async def verified_page(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage:
+    async def verified_page(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage[T]:
         """The items behind ``entries`` that name them, in order."""
         ...
 
-    async def item_by_unique(self, collection: str, encoded: str) -> Any:
+    async def item_by_unique(self, collection: str, encoded: str) -> T | None:
         """The item holding ``encoded`` in unique ``collection``, or ``None``."""
         ...
 
 
-class Collection:
+class Collection(Generic[T]):
     """An ordered index of items, by the key(s) ``key(item)`` returns.
 
     ``key(item)`` may return a single part (``str``, ``int``, ``bool``,
@@ -52,6 +79,12 @@ class Collection:
 
     Items list in Python tuple order of their keys, ties broken by pk.  Set
     ``unique = True`` to admit at most one item per key value.
+
+    ``class Newest(Collection[Bookmark])`` makes the collection's items
+    ``Bookmark`` for a type checker (``key``'s argument, what ``get_items``,
+    ``iter_items`` and ``get_item`` give), and makes reading it through a
+    manager whose items are of another type an error.  A subclass without
+    a type parameter (the seed's way) is a ``Collection[Any]``.
     """
 
     #: At most one item per key value; enforced with a reservation object.
@@ -59,19 +92,32 @@ class Collection:
 
     def __init__(self) -> None:
         self.name: str | None = None
-        self._manager: IndexHost | None = None
+        self._manager: IndexHost[T] | None = None
 
-    def key(self, item: Any) -> Any:
+    def key(self, item: T) -> Any:
         """The key (or keys) of ``item`` in this collection.  Override this."""
         raise NotImplementedError(f"{type(self).__name__} must define key(item)")
 
-    def get_pk(self, item: Any) -> str:
+    def get_pk(self, item: T) -> str:
         """Kept for the seed's API; the manager's ``item_manager.get_pk`` decides pks."""
         return self.manager.item_manager.get_pk(item)
 
     # -- binding ------------------------------------------------------------
 
-    def bind(self, manager: IndexHost, name: str) -> Collection:
+    if TYPE_CHECKING:
+        # For type checkers only (at run time a manager instance holds its
+        # bound copy as an instance attribute): ``Manager.every`` is the
+        # declared collection, ``manager.every`` its bound copy of the same
+        # class, readable only through a manager of the same item type.
+        @overload
+        def __get__(self, instance: None, owner: type[object], /) -> Self: ...
+
+        @overload
+        def __get__(self, instance: CManager[T], owner: type[object], /) -> Self: ...
+
+        def __get__(self, instance: CManager[T] | None, owner: type[object], /) -> Self: ...
+
+    def bind(self, manager: IndexHost[T], name: str) -> Collection[T]:
         """A copy of this collection attached to ``manager`` under ``name``."""
         bound = copy.copy(self)
         bound.name = name
@@ -79,7 +125,7 @@ class Collection:
         return bound
 
     @property
-    def manager(self) -> IndexHost:
+    def manager(self) -> IndexHost[T]:
         if self._manager is None:
             raise ConfigurationError(
                 f"{type(self).__name__} is not attached to a manager; "
@@ -229,7 +275,7 @@ class Collection:
         *,
         start: tuple[Any, ...] | None = None,
         end: tuple[Any, ...] | None = None,
-    ) -> dict[str, Any]:
+    ) -> KeysPage:
         """One page of the index without fetching items (one request).
 
         ``resp['keys']`` holds pks in index order, ``resp['entries']`` the
@@ -241,7 +287,7 @@ class Collection:
         entries, cursor = await self.list_entries(
             max_keys, after, prefix_parts, start=start, end=end
         )
-        resp: dict[str, Any] = {
+        resp: KeysPage = {
             "keys": [e.pk for e in entries],
             "entries": [(e.key, e.pk) for e in entries],
         }
@@ -257,7 +303,7 @@ class Collection:
         *,
         start: tuple[Any, ...] | None = None,
         end: tuple[Any, ...] | None = None,
-    ) -> dict[str, Any]:
+    ) -> ItemsPage[T]:
         """One page of items in index order: two dependent round trips.
 
         The page is listed (one request), then every item is fetched at once
@@ -271,7 +317,7 @@ class Collection:
             max_keys, after, prefix_parts, start=start, end=end
         )
         page = await self.manager.verified_page(self.bound_name, entries)
-        resp: dict[str, Any] = {"items": page.items}
+        resp: ItemsPage[T] = {"items": page.items}
         if page.unreadable:
             resp["unreadable"] = page.unreadable
         if cursor is not None:
@@ -287,7 +333,7 @@ class Collection:
         max_keys: int = 200,
         after: str | None = None,
         page_size: int | None = None,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncIterator[T]:
         """Every item in index order, ``max_keys`` a page, in bounded memory.
 
         (``page_size`` is the former name of ``max_keys``.)"""
@@ -322,7 +368,7 @@ class Collection:
             if after is None:
                 return
 
-    async def get_item(self, value: Any) -> Any:
+    async def get_item(self, value: Any) -> T | None:
         """The item holding ``value`` in this unique collection, or ``None``.
 
         ``value`` is a bare part for a one-part key or a tuple.  Two dependent

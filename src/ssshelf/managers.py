@@ -16,13 +16,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 from . import repair as maintenance
 from ._concurrency import gather_all
 from .collections import Collection
 from .errors import BulkWriteError, ConfigurationError, SSShelfError
 from .items import IManager
+from .items.base import T
 from .known import KnownVersions
 from .layout import Layout, check_name, normalize_pk
 from .planning import Planner, WritePlan
@@ -39,11 +40,11 @@ log = logging.getLogger("ssshelf")
 
 #: ``progress(n)`` of a bulk or maintenance call: ``n`` items done so far.
 ProgressCallback = Callable[[int], None]
-#: The item type (generic parameter to come once every caller names it).
-T: TypeAlias = Any
+#: What one step of a bulk operation takes: an item, or a pk.
+_Step = TypeVar("_Step")
 
 
-class Versioned(NamedTuple):
+class Versioned(NamedTuple, Generic[T]):
     """An item with the version tag of the stored object it was read from."""
 
     item: T
@@ -60,7 +61,7 @@ class _ManagerMeta(type):
     """Collects Collection class attributes (inherited ones too) in declaration order."""
 
     def __new__(mcs, name: str, bases: tuple[type, ...], attrs: dict[str, Any]) -> _ManagerMeta:
-        declared: dict[str, Collection] = {}
+        declared: dict[str, Collection[Any]] = {}
         for base in reversed(bases):
             declared.update(getattr(base, "_declared_collections", {}))
         members = {n for b in bases for k in b.__mro__ for n in vars(k)}
@@ -76,23 +77,30 @@ class _ManagerMeta(type):
         return super().__new__(mcs, name, bases, attrs)
 
 
-class CManager(metaclass=_ManagerMeta):
+class CManager(Generic[T], metaclass=_ManagerMeta):
     """Items of one kind plus their collections, over one storage.
 
     Subclass it, set ``item_manager`` to an :class:`~ssshelf.items.IManager`
     and add :class:`~ssshelf.collections.Collection` instances as class
     attributes.  ``namespace`` (default: the item manager's class name) is the
     key prefix all of this manager's objects live under: set it explicitly so
-    that renaming a class never orphans data.  ``CManager[Bookmark]`` tells a
-    type checker what the items are.
+    that renaming a class never orphans data.
+
+    ``class Bookmarks(CManager[Bookmark])`` tells a type checker what the
+    items are: what ``get_item`` and the other reads return, what
+    ``add_item`` and the other writes accept, and that ``item_manager`` is an
+    ``IManager[Bookmark]``.  Collections declared as ``Collection[Bookmark]``
+    give ``Bookmark`` items too.  A subclass without a type parameter (the
+    seed's way) is a ``CManager[Any]``.
 
     ``storage`` is a storage, a storage URL, or ``None`` for ``SSSHELF_URL``.
     A storage the manager opened itself (from a URL) is closed by
     :meth:`close`; a storage it was given is left open for its owner.
     """
 
-    _declared_collections: ClassVar[dict[str, Collection]]
-    item_manager: ClassVar[IManager]
+    _declared_collections: ClassVar[dict[str, Collection[Any]]]
+    #: Set on the subclass (a class attribute, shared by its instances).
+    item_manager: IManager[T]
     namespace: ClassVar[str | None] = None
     #: Most requests one operation keeps in flight at once (a default page
     #: of 200 items is fetched in one wave; the storage may bound it lower,
@@ -135,13 +143,13 @@ class CManager(metaclass=_ManagerMeta):
         self.known = KnownVersions(
             self.known_items_limit, enabled=self.storage.supports_conditional_put
         )
-        self.collections: dict[str, Collection] = {}
+        self.collections: dict[str, Collection[T]] = {}
         for name, declared in self._declared_collections.items():
             check_name("collection", name)
             bound = declared.bind(self, name)
             self.collections[name] = bound
             setattr(self, name, bound)
-        self.reader = ItemReader(
+        self.reader: ItemReader[T] = ItemReader(
             self.storage,
             self.layout,
             self.item_manager,
@@ -150,7 +158,7 @@ class CManager(metaclass=_ManagerMeta):
             read_repair=self.read_repair,
             grace=self.unique_lease,
         )
-        self.planner = Planner(
+        self.planner: Planner[T] = Planner(
             self.item_manager, self.collections, self.layout, self.storage.max_key_length
         )
         self.writer = Writer(
@@ -195,7 +203,7 @@ class CManager(metaclass=_ManagerMeta):
 
     # -- reading -------------------------------------------------------------
 
-    async def get_item_with_version(self, pk: Any) -> Versioned | None:
+    async def get_item_with_version(self, pk: Any) -> Versioned[T] | None:
         """The item and its version tag, or ``None``: one request."""
         stored = await self.reader.read_live(normalize_pk(pk))
         if stored is None:
@@ -212,7 +220,7 @@ class CManager(metaclass=_ManagerMeta):
         wanted = [normalize_pk(pk) for pk in pks]
         return await gather_all((self.get_item(pk) for pk in wanted), self.max_concurrency)
 
-    async def verified_page(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage:
+    async def verified_page(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage[T]:
         """Items behind listed entries, keeping only entries their item names."""
         return await self.reader.verified(collection, entries)
 
@@ -269,7 +277,7 @@ class CManager(metaclass=_ManagerMeta):
         fn: Callable[[T], T | Awaitable[T | None] | None],
         *,
         retries: int | None = None,
-    ) -> Versioned:
+    ) -> Versioned[T]:
         """As :meth:`update_item`, returning the item as written and its new version."""
         attempts = (self.write_attempts if retries is None else retries + 1) or 1
         item, version = await self.writer.update(normalize_pk(pk), fn, attempts=attempts)
@@ -447,8 +455,8 @@ class CManager(metaclass=_ManagerMeta):
     async def _bulk(
         self,
         what: str,
-        items: Iterable[Any],
-        start: Callable[[Any], Awaitable[bool]],
+        items: Iterable[_Step],
+        start: Callable[[_Step], Awaitable[bool]],
         progress: ProgressCallback | None,
     ) -> int:
         """Run ``start(item)`` for each item with a bounded window of tasks.
@@ -457,9 +465,9 @@ class CManager(metaclass=_ManagerMeta):
         returns."""
         window = max(1, self.max_concurrency // 4)
         counted = done = 0
-        failure: tuple[int, Any, BaseException] | None = None
-        pending: dict[asyncio.Task[bool], tuple[int, Any]] = {}
-        numbered: Iterator[tuple[int, Any]] = enumerate(items)
+        failure: tuple[int, _Step, BaseException] | None = None
+        pending: dict[asyncio.Task[bool], tuple[int, _Step]] = {}
+        numbered: Iterator[tuple[int, _Step]] = enumerate(items)
         try:
             while True:
                 while failure is None and len(pending) < window:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic
 
 from . import keys as keycodec
 from .collections import Collection
 from .envelope import Envelope
 from .errors import InvalidKeyError, SerializationError
 from .items import IManager
+from .items.base import T
 from .layout import Layout, normalize_pk
 
 #: A write id as long as real ones, for measuring key lengths before one exists.
@@ -43,13 +44,13 @@ class WritePlan:
         return [(c, enc) for c, encs in self.uniques.items() for enc in encs]
 
 
-class Planner:
-    """Validates and serialises items of one manager."""
+class Planner(Generic[T]):
+    """Validates and serialises items (of type ``T``) of one manager."""
 
     def __init__(
         self,
-        item_manager: IManager,
-        collections: Mapping[str, Collection],
+        item_manager: IManager[T],
+        collections: Mapping[str, Collection[T]],
         layout: Layout,
         max_key_length: int,
     ) -> None:
@@ -58,7 +59,7 @@ class Planner:
         self.layout = layout
         self.max_key_length = max_key_length
 
-    def pk_of(self, item: Any) -> str:
+    def pk_of(self, item: T) -> str:
         """The normalised pk of ``item``; :class:`InvalidKeyError` when it has none."""
         try:
             raw_pk = self.item_manager.get_pk(item)
@@ -70,9 +71,7 @@ class Planner:
             raise InvalidKeyError(f"get_pk failed for {shown}: {exc!r}") from exc
         return normalize_pk(raw_pk)
 
-    def plan(
-        self, item: Any, *, keep: Envelope | None = None, only: str | None = None
-    ) -> WritePlan:
+    def plan(self, item: T, *, keep: Envelope | None = None, only: str | None = None) -> WritePlan:
         """The plan for ``item``.  With ``only``, keys are computed for that one
         collection and the others are kept as ``keep`` (the stored item) has them."""
         pk = self.pk_of(item)
@@ -103,7 +102,7 @@ class Planner:
                 uniques[name] = list(encoded)
         return WritePlan(pk, item_key, bytes(payload), entries, uniques)
 
-    def _encode_keys(self, name: str, collection: Collection, item: Any, pk: str) -> list[str]:
+    def _encode_keys(self, name: str, collection: Collection[T], item: T, pk: str) -> list[str]:
         try:
             raw = collection.key(item)
         except Exception as exc:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Generic
 
 from ._concurrency import gather_all, gather_bounded
 from .envelope import Envelope, decode_envelope, decode_reservation
 from .errors import CorruptItemError, SSShelfError
 from .items import IManager
+from .items.base import T
 from .keys import KeyTuple
 from .known import KnownVersions
 from .layout import Layout
@@ -57,10 +58,10 @@ class Stored:
 
 
 @dataclass(slots=True)
-class VerifiedPage:
+class VerifiedPage(Generic[T]):
     """The items behind a page of entries, in entry order, and what was skipped."""
 
-    items: list[Any] = field(default_factory=list)
+    items: list[T] = field(default_factory=list)
     #: Storage keys of items that exist but cannot be read back.
     unreadable: list[str] = field(default_factory=list)
 
@@ -75,8 +76,8 @@ def older_than(obj: StoredObject, seconds: float) -> bool:
     return age is not None and age > seconds + CLOCK_RESOLUTION
 
 
-class ItemReader:
-    """Reads one manager's items from its storage.
+class ItemReader(Generic[T]):
+    """Reads one manager's items (of type ``T``) from its storage.
 
     ``read_repair``: pages delete the dangling entries they meet once the
     store's clock says they are older than ``grace`` (so no write still in
@@ -87,7 +88,7 @@ class ItemReader:
         self,
         storage: Storage,
         layout: Layout,
-        item_manager: IManager,
+        item_manager: IManager[T],
         known: KnownVersions,
         *,
         concurrency: int,
@@ -132,7 +133,7 @@ class ItemReader:
         stored = await self.read(pk)
         return stored if stored is not None and stored.live else None
 
-    def deserialize(self, stored: Stored) -> Any:
+    def deserialize(self, stored: Stored) -> T:
         try:
             return self.item_manager.deserialize_item(stored.envelope.payload)
         except Exception as exc:
@@ -140,14 +141,14 @@ class ItemReader:
                 f"cannot deserialise item {stored.key!r}: {exc!r}", key=stored.key
             ) from exc
 
-    async def verified(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage:
+    async def verified(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage[T]:
         """Items behind listed entries, keeping only entries their item names.
 
         Each distinct pk is fetched once, all concurrently.
         """
         pks = list(dict.fromkeys(e.pk for e in entries))
         reads = await gather_bounded((self.read(pk) for pk in pks), self.concurrency)
-        page = VerifiedPage()
+        page: VerifiedPage[T] = VerifiedPage()
         by_pk: dict[str, Stored] = {}
         for pk, result in zip(pks, reads, strict=True):
             if isinstance(result, CorruptItemError):
@@ -157,7 +158,7 @@ class ItemReader:
                 raise result
             elif result is not None and result.live:
                 by_pk[pk] = result
-        decoded: dict[str, Any] = {}
+        decoded: dict[str, T] = {}
         dangling: list[Entry] = []
         for entry in entries:
             found = by_pk.get(entry.pk)

@@ -20,6 +20,8 @@ from ._pages import GatedStorage, iterate
 P = ParamSpec("P")
 R = TypeVar("R")
 Y = TypeVar("Y")
+#: The item type of a manager, read off ``SyncManager[CManager[Item]]``.
+Item = TypeVar("Item")
 M = TypeVar("M", bound=CManager)
 M_co = TypeVar("M_co", covariant=True)
 
@@ -110,9 +112,11 @@ class SyncManager(Generic[M_co]):
       interpreter exit, waiting at most :data:`ABANDONED_CLOSE_TIMEOUT`.
 
     Type checkers see each method with the async method's own signature and
-    result, and any other attribute as a collection; async methods a
-    subclass adds work at run time as ``m.<name>(...)`` too, and are typed
-    through :meth:`call` and :meth:`iterate`.
+    result (so a ``CManager[Bookmark]``'s twin gives ``Bookmark``), and any
+    other attribute as a collection of the manager's items, a
+    ``SyncCollection[Collection[Bookmark]]``; async methods a subclass (or
+    a collection class) adds work at run time as ``m.<name>(...)`` too, and
+    are typed through :meth:`call` and :meth:`iterate`.
     """
 
     def __init__(
@@ -142,9 +146,11 @@ class SyncManager(Generic[M_co]):
         return self._loop_thread.closed
 
     @property
-    def collections(self) -> Mapping[str, SyncCollection[Collection]]:
+    def collections(
+        self: SyncManager[CManager[Item]],
+    ) -> Mapping[str, SyncCollection[Collection[Item]]]:
         """Every collection's blocking twin, by name."""
-        bound: Mapping[str, Collection] = getattr(self._manager, "collections", {})
+        bound: Mapping[str, Collection[Item]] = getattr(self._manager, "collections", {})
         return {name: SyncCollection(c, self._loop_thread, self) for name, c in bound.items()}
 
     def call(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -264,14 +270,18 @@ class SyncManager(Generic[M_co]):
 
     # -- collections, and what a subclass adds ------------------------------------
 
-    def __getattr__(self, name: str) -> SyncCollection[Collection]:
+    def __getattr__(
+        self: SyncManager[CManager[Item]], name: str
+    ) -> SyncCollection[Collection[Item]]:
+        """A collection's blocking twin (typed with the manager's item type,
+        which is the type of the items any of its collections reads)."""
         if name.startswith("_"):
             raise AttributeError(name)
         value = getattr(self._manager, name, None)
         member = blocking_member(value, self._loop_thread, self)
         if member is None:
             raise AttributeError(no_twin_message(self._manager, name, "m.manager"))
-        result: SyncCollection[Collection] = member
+        result: SyncCollection[Collection[Item]] = member
         return result
 
 

@@ -90,14 +90,16 @@ async def run_list(manager: CManager, args: argparse.Namespace, console: Console
     prefix = [parse_part(p) for p in args.prefix] or None
     after = check_cursor(manager, args.collection, args.after) if args.after else None
     rows: list[Any]
+    following: str | None
     if args.keys:
-        resp = await chosen.get_keys(args.limit, after, prefix)
-        rows = [{"key": key_json(key), "pk": pk} for key, pk in resp["entries"]]
+        keys = await chosen.get_keys(args.limit, after, prefix)
+        rows = [{"key": key_json(key), "pk": pk} for key, pk in keys["entries"]]
+        following = keys.get("after")
     else:
-        resp = await chosen.get_items(args.limit, after, prefix)
+        page = await chosen.get_items(args.limit, after, prefix)
         im = manager.item_manager
-        rows = [item_json(manager, item, str(im.get_pk(item))) for item in resp["items"]]
-    following: str | None = resp.get("after")
+        rows = [item_json(manager, item, str(im.get_pk(item))) for item in page["items"]]
+        following = page.get("after")
     if args.json:
         console.line(dumps_line({"entries" if args.keys else "items": rows, "after": following}))
         return 0

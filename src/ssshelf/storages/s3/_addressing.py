@@ -53,7 +53,8 @@ class Addressing:
 
 
 def parse_endpoint(endpoint: str) -> Origin:
-    """The origin of an endpoint URL; :class:`~ssshelf.errors.ConfigurationError` with a hint when it is not one."""
+    """The origin of an endpoint URL; :class:`~ssshelf.errors.ConfigurationError`
+    with a hint when it is not one."""
     if not _SCHEME.match(endpoint):
         raise ConfigurationError(
             f"S3 endpoint {redact('//' + endpoint)[2:]!r} has no scheme: write"

@@ -44,8 +44,10 @@ nitpick_ignore = [
     ("py:class", name)
     for name in (
         "ssshelf.blocking._loop_thread.LoopThread",
+        "ssshelf.blocking._manager.Item",
         "ssshelf.known.KnownVersions",
         "ssshelf.layout.Layout",
+        "ssshelf.planning.Planner",
         "ssshelf.reading.ItemReader",
         "ssshelf.reading.VerifiedPage",
         "ssshelf.testing.sim.history.History",

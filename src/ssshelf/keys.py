@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
 
 from .errors import InvalidKeyError
@@ -310,14 +311,23 @@ def decode_tuple(text: str) -> KeyTuple:
 def normalize_key(key: Any, *, collection: str) -> list[KeyTuple]:
     """Turn what ``Collection.key(item)`` returned into a list of key tuples.
 
-    A single string or other part is one one-part key; a tuple is one key; a
-    list holds several keys (each a tuple, list or single part).  An empty
-    list, ``None``, or a key with a ``None`` part means "not in this
-    collection" and yields nothing for that key.
+    A single string or other part is one one-part key; a tuple is one key;
+    a list, a set, a generator or any other iterable holds several keys
+    (each a tuple, list or single part), as the original project's own
+    collections yield them.  An empty one, ``None``, or a key with a ``None``
+    part means "not in this collection" and yields nothing for that key.
     """
     if key is None:
         return []
-    candidates = [_as_tuple(k) for k in key] if isinstance(key, list) else [_as_tuple(key)]
+    if isinstance(key, Mapping):
+        raise InvalidKeyError(
+            f"collection {collection!r}: key(item) returned a {type(key).__name__}; return a "
+            "part, a tuple of parts, or an iterable of tuples",
+            collection=collection,
+            part=key,
+        )
+    several = isinstance(key, Iterable) and not isinstance(key, str | bytes | bytearray | tuple)
+    candidates = [_as_tuple(k) for k in key] if several else [_as_tuple(key)]
     out: list[KeyTuple] = []
     for candidate in candidates:
         if candidate is None or any(p is None for p in candidate):

@@ -117,6 +117,8 @@ class RepairReport:
     restored_entries: int = 0
     deleted_reservations: int = 0
     restored_reservations: int = 0
+    #: Tombstones of removed items deleted (old enough, by the store's clock).
+    purged_tombstones: int = 0
     #: Problems left alone: in flight, changed meanwhile, or needing a person.
     skipped: int = 0
 
@@ -126,6 +128,7 @@ class RepairReport:
             "restored_entries": self.restored_entries,
             "deleted_reservations": self.deleted_reservations,
             "restored_reservations": self.restored_reservations,
+            "purged_tombstones": self.purged_tombstones,
             "skipped": self.skipped,
             "check": self.check.to_dict(),
         }
@@ -244,7 +247,9 @@ class _Scan:
                     self.repair.skipped += self.fix
                     continue
                 if envelope.removed:
+                    self.report.items_scanned -= 1  # no item: what a removal leaves
                     self.report.note("tombstones", key)
+                    await self.purge_tombstone(key, obj)
                     continue
                 for name in target.collections:
                     self.named[name] = self.named.get(name, 0) + len(envelope.entries.get(name, {}))
@@ -253,6 +258,21 @@ class _Scan:
                 (self.check_held_reservations(e) for e in readable), target.concurrency
             )
             self.tick(len(keys))
+
+    async def purge_tombstone(self, key: str, obj: StoredObject) -> None:
+        """Delete a tombstone once no create can still land on its pk (older than
+        the grace), and only at the version judged, where the store deletes
+        conditionally; elsewhere tombstones stay (a delete could hit a new item)."""
+        storage = self.target.storage
+        if not self.fix or not storage.supports_conditional_delete:
+            return
+        if self.grace > 0 and not older_than(obj, self.grace):
+            return
+        try:
+            await storage.delete(key, if_version=obj.version)
+            self.repair.purged_tombstones += 1
+        except PreconditionFailed:
+            pass  # written on since: an item again
 
     async def check_held_reservations(self, envelope: Envelope) -> None:
         target = self.target

@@ -816,9 +816,16 @@ class Writer:
 
     @property
     def _needs_tombstone(self) -> bool:
-        return (
-            self.storage.supports_conditional_put and not self.storage.supports_conditional_delete
-        )
+        """A removed item leaves a tombstone wherever writes are conditional.
+
+        Deleting the object would let a create (``If-None-Match: *``) of the
+        same pk that is still on its way — given up by its client, landing
+        late within the bound of ``docs/consistency.md`` — bring the item
+        back without the entries its removal released.  A tombstone makes
+        such a create fail; ``repair`` deletes tombstones once they are older
+        than any request can still be on its way (where the store deletes
+        conditionally)."""
+        return self.storage.supports_conditional_put
 
     def _tombstone(self, base: Stored) -> Envelope:
         plan = WritePlan(base.envelope.pk, base.key, b"", {}, {})

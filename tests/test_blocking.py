@@ -714,6 +714,10 @@ def test_errors_keep_their_type_attributes_and_traceback(
 def _interrupt_main_when(event: threading.Event) -> threading.Thread:
     main = threading.main_thread().ident
     assert main is not None and threading.current_thread() is threading.main_thread()
+    # A process started in the background by a shell ignores SIGINT (and so
+    # Python installs no handler for it): make Ctrl-C raise here as it does
+    # in a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def interrupt() -> None:
         if event.wait(DEADLOCK_GUARD):

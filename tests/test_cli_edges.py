@@ -224,6 +224,9 @@ def test_ctrl_c_during_an_export_leaves_no_partial_file(shell: Shell) -> None:
         env=shell.env(SLOW="0.05"),
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that started this run in the background made SIGINT ignored,
+        # and children inherit that: give the CLI the terminal's Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     partial = wait_for(lambda: [p for p in shell.directory.iterdir() if p.suffix == ".partial"])
     assert partial[0].name.startswith(".backup.jsonl.")

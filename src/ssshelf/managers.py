@@ -303,7 +303,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         Returns True if the item was rewritten, False if it was already right
         or is gone.  Other collections are kept as stored.
         """
-        return await self.writer.reindex(normalize_pk(pk), collection)
+        return bool(await self.writer.reindex(normalize_pk(pk), collection))
 
     # -- maintenance ---------------------------------------------------------
 

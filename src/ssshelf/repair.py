@@ -293,15 +293,22 @@ class _Scan:
                 self.report.note("missing_reservations", key)
                 if not self.fix:
                     continue
-                if obj is None:
-                    await self.restore_reservation(key, envelope)
+                if obj is None or (holder is not None and holder.released):
+                    await self.restore_reservation(key, envelope, obj)
                 else:
                     self.repair.skipped += 1  # held by another item: needs a person
 
-    async def restore_reservation(self, key: str, envelope: Envelope) -> None:
+    async def restore_reservation(
+        self, key: str, envelope: Envelope, freed: StoredObject | None
+    ) -> None:
+        """Claim the value again for the item that holds it: over nothing, or
+        over a released marker at the version read (never over another claim)."""
         body = Reservation(envelope.pk, envelope.write_id, self.target.clock()).encode()
         try:
-            await self.target.storage.put(key, body, if_absent=True)
+            if freed is None:
+                await self.target.storage.put(key, body, if_absent=True)
+            else:
+                await self.target.storage.put(key, body, if_version=freed.version)
             self.repair.restored_reservations += 1
         except PreconditionFailed:
             self.repair.skipped += 1
@@ -532,6 +539,8 @@ async def reindex(target: Maintained, name: str, *, progress: Progress = None) -
             (target.writer.reindex(pk, name) for pk in pks), target.concurrency
         )
         for pk, result in zip(pks, results, strict=True):
+            if result is None:
+                continue  # no item (removed meanwhile, or a tombstone)
             report.items_scanned += 1
             if isinstance(result, SSShelfError):
                 report.failed += 1

@@ -276,13 +276,13 @@ class Writer:
             f"update_item({pk!r}) lost to concurrent writers {attempts} times", pk=pk
         )
 
-    async def reindex(self, pk: str, collection: str) -> bool:
+    async def reindex(self, pk: str, collection: str) -> bool | None:
         """Rewrite one item's entries in ``collection`` from ``key(item)``.
 
-        True if rewritten, False if already right or gone."""
+        True if rewritten, False if already right, None if there is no item."""
         base = await self.reader.read(pk, for_write=True, fresh=True)
         if base is None or not base.live:
-            return False
+            return None
         item = self.reader.deserialize(base)
         plan = self.planner.plan(item, keep=base.envelope, only=collection)
         held = base.envelope

@@ -24,9 +24,9 @@ so that order is kept.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
 
 from .errors import InvalidKeyError

@@ -24,6 +24,7 @@ so that order is kept.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -82,13 +83,21 @@ _ALPHABET = "".join(sorted(set(_TERMINATOR + "".join(_BYTE_TABLE) + "0123456789-
 _COMPLEMENT = str.maketrans(_ALPHABET, _ALPHABET[::-1])
 
 
+#: ``str.translate`` table: each byte (as a Latin-1 character) to its escaped form.
+_TRANSLATE = {byte: _BYTE_TABLE[byte] for byte in range(256)}
+#: Strings that escape to themselves (the common case: no lookup needed).
+_UNESCAPED = re.compile(r"[-0-9A-Za-y]*")
+
+
 def escape_bytes(data: bytes) -> str:
     """Encode bytes as readable, order-preserving, ``/``-free text."""
-    return "".join([_BYTE_TABLE[b] for b in data])
+    return data.decode("latin-1").translate(_TRANSLATE)
 
 
 def escape_text(text: str) -> str:
     """Encode a string (its UTF-8 bytes) as by :func:`escape_bytes`."""
+    if _UNESCAPED.fullmatch(text):
+        return text
     try:
         return escape_bytes(text.encode("utf-8"))
     except UnicodeEncodeError:

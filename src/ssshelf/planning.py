@@ -103,6 +103,7 @@ class Planner(Generic[T]):
         return WritePlan(pk, item_key, bytes(payload), entries, uniques)
 
     def _encode_keys(self, name: str, collection: Collection[T], item: T, pk: str) -> list[str]:
+        fixed = len(self.layout.entry_key(name, "", pk, _ID_PLACEHOLDER))
         try:
             raw = collection.key(item)
         except Exception as exc:
@@ -118,8 +119,8 @@ class Planner(Generic[T]):
                 raise InvalidKeyError(
                     f"collection {name!r}, item {pk!r}: {exc}", collection=name, part=exc.part
                 ) from None
-            entry_key = self.layout.entry_key(name, encoded, pk, _ID_PLACEHOLDER)
-            size = len(entry_key.encode())
+            # Every part of an entry key is ASCII: its length is its size.
+            size = fixed + len(encoded)
             if size > self.max_key_length:
                 longest = max(parts, key=lambda p: len(keycodec.encode_part(p)))
                 raise InvalidKeyError(

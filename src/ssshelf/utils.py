@@ -40,5 +40,10 @@ def _default(value: Any) -> Any:
 def json_dump(obj: Any, **kwargs: Any) -> str:
     """``json.dumps`` that also writes datetime, date (ISO 8601), UUID, Decimal
     (as strings), bytes (base64) and sets (sorted lists)."""
+    if not kwargs:
+        return _ENCODER.encode(obj)  # what json.dumps(obj, default=...) does, made once
     kwargs.setdefault("default", _default)
     return json.dumps(obj, **kwargs)
+
+
+_ENCODER = json.JSONEncoder(default=_default)

@@ -87,7 +87,8 @@ log "cluster up in $(took "$t_start") at $SSSHELF_TEST_S3_ENDPOINT"
 tests=()
 for f in tests/test_storage_contract.py tests/test_seed_example.py \
     tests/test_manager*.py tests/test_consistency*.py tests/test_races.py \
-    tests/test_repair.py tests/test_surface.py tests/test_blocking.py tests/test_s3*.py; do
+    tests/test_repair.py tests/test_surface.py tests/test_blocking.py tests/test_event_loops.py \
+    tests/test_s3*.py; do
     [ -e "$f" ] && tests+=("$f")
 done
 log "running: ${tests[*]} $*"

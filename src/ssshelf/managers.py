@@ -15,6 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
@@ -383,64 +384,41 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         one request per thousand objects), a few batches in flight; what a
         batch cannot create (an item that exists, a taken value, a pk given
         twice) is then written one by one, in input order."""
-        numbered: Iterator[tuple[int, Any]] = enumerate(items)
-        failure: tuple[int, Any, BaseException] | None = None
-        pending: dict[asyncio.Task[None], tuple[int, Any, int]] = {}
-        exhausted = False
-        done = 0
 
-        async def store(plans: list[WritePlan], again: list[WritePlan]) -> None:
+        async def store(plans: list[WritePlan], again: list[WritePlan]) -> bool:
             leftovers = await self.writer.create_batch(plans) if plans else []
             await gather_all((self.writer.put(p) for p in leftovers), self.max_concurrency)
             for plan in again:  # the same pk twice: the later one last
                 await self.writer.put(plan)
+            return True
 
-        try:
+        def batches() -> Iterator[_Job]:
+            numbered = enumerate(items)
             while True:
-                while failure is None and not exhausted and len(pending) < 8:
-                    plans: list[WritePlan] = []
-                    again: list[WritePlan] = []
-                    seen: set[str] = set()
-                    first: tuple[int, Any] | None = None
-                    while len(plans) + len(again) < self.bulk_batch:
-                        try:
-                            index, item = next(numbered)
-                        except StopIteration:
-                            exhausted = True
-                            break
-                        try:
-                            plan = self.planner.plan(item)
-                        except SSShelfError as exc:
-                            failure = (index, item, exc)
-                            break
-                        first = first or (index, item)
-                        (again if plan.pk in seen else plans).append(plan)
-                        seen.add(plan.pk)
-                    if first is None:
+                plans: list[WritePlan] = []
+                again: list[WritePlan] = []
+                seen: set[str] = set()
+                first: tuple[int, Any] | None = None
+                failed: _Job | None = None
+                for index, item in numbered:
+                    try:
+                        plan = self.planner.plan(item)
+                    except SSShelfError as exc:
+                        failed = _Job(index, item, 0, None, exc)
                         break
-                    task = asyncio.ensure_future(store(plans, again))
-                    pending[task] = (*first, len(plans) + len(again))
-                if not pending:
-                    break
-                finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    index, item, count = pending.pop(task)
-                    error = task.exception()
-                    if error is not None:
-                        if failure is None or index < failure[0]:
-                            failure = (index, item, error)
-                        continue
-                    done += count
-                if progress is not None:
-                    progress(done)
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-        if failure is not None:
-            raise _stopped("add_items", failure, done)
-        return done
+                    first = first or (index, item)
+                    (again if plan.pk in seen else plans).append(plan)
+                    seen.add(plan.pk)
+                    if len(plans) + len(again) == self.bulk_batch:
+                        break
+                if first is not None:
+                    yield _Job(*first, len(plans) + len(again), store(plans, again))
+                if failed is not None:
+                    yield failed
+                if failed is not None or first is None or len(plans) + len(again) < self.bulk_batch:
+                    return
+
+        return await _windowed("add_items", batches(), 8, progress)
 
     async def remove_items(
         self, items_or_pks: Iterable[Any], *, progress: ProgressCallback | None = None
@@ -455,54 +433,23 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
     async def _bulk(
         self,
         what: str,
-        items: Iterable[_Step],
-        start: Callable[[_Step], Awaitable[bool]],
+        items: Iterable[Any],
+        start: Callable[[Any], Awaitable[bool]],
         progress: ProgressCallback | None,
     ) -> int:
         """Run ``start(item)`` for each item with a bounded window of tasks.
         ``start`` validates synchronously, so a bad item stops the launching at
-        once.  Cancelling the call cancels every task it started before it
-        returns."""
-        window = max(1, self.max_concurrency // 4)
-        counted = done = 0
-        failure: tuple[int, _Step, BaseException] | None = None
-        pending: dict[asyncio.Task[bool], tuple[int, _Step]] = {}
-        numbered: Iterator[tuple[int, _Step]] = enumerate(items)
-        try:
-            while True:
-                while failure is None and len(pending) < window:
-                    try:
-                        index, item = next(numbered)
-                    except StopIteration:
-                        break
-                    try:
-                        request = start(item)
-                    except SSShelfError as exc:
-                        failure = (index, item, exc)
-                        break
-                    pending[asyncio.ensure_future(request)] = (index, item)
-                if not pending:
-                    break
-                finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in finished:
-                    index, item = pending.pop(task)
-                    error = task.exception()
-                    if error is not None:
-                        if failure is None or index < failure[0]:
-                            failure = (index, item, error)
-                        continue
-                    done += 1
-                    counted += bool(task.result())
-                if progress is not None:
-                    progress(done)
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-        if failure is not None:
-            raise _stopped(what, failure, done)
-        return counted
+        once."""
+
+        def jobs() -> Iterator[_Job]:
+            for index, item in enumerate(items):
+                try:
+                    yield _Job(index, item, 1, start(item))
+                except SSShelfError as exc:
+                    yield _Job(index, item, 0, None, exc)
+                    return
+
+        return await _windowed(what, jobs(), max(1, self.max_concurrency // 4), progress)
 
     # -- the blocking twin ------------------------------------------------------
 
@@ -515,6 +462,62 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         from .blocking import open_sync
 
         return open_sync(cls, storage_or_url, **manager_kwargs)
+
+
+@dataclass(slots=True)
+class _Job:
+    """One piece of a bulk operation: ``count`` items from input position ``index``."""
+
+    index: int
+    item: Any
+    count: int
+    run: Awaitable[bool] | None
+    error: BaseException | None = None
+
+
+async def _windowed(
+    what: str, jobs: Iterator[_Job], window: int, progress: ProgressCallback | None
+) -> int:
+    """Run ``jobs`` (made lazily) at most ``window`` at a time; the count of the
+    jobs that answered True.  The first failure (by input position) stops the
+    making of new jobs, waits for the started ones, and is raised as a
+    :class:`BulkWriteError`.  Cancelling cancels every job before returning."""
+    failure: tuple[int, Any, BaseException] | None = None
+    pending: dict[asyncio.Future[bool], _Job] = {}
+    done = counted = 0
+    try:
+        while True:
+            while failure is None and len(pending) < window:
+                job = next(jobs, None)
+                if job is None:
+                    break
+                if job.run is None:
+                    assert job.error is not None
+                    failure = (job.index, job.item, job.error)
+                    break
+                pending[asyncio.ensure_future(job.run)] = job
+            if not pending:
+                break
+            finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                job = pending.pop(task)
+                error = task.exception()
+                if error is not None:
+                    if failure is None or job.index < failure[0]:
+                        failure = (job.index, job.item, error)
+                    continue
+                done += job.count
+                counted += job.count if task.result() else 0
+            if progress is not None:
+                progress(done)
+    finally:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+    if failure is not None:
+        raise _stopped(what, failure, done)
+    return counted
 
 
 def _stopped(what: str, failure: tuple[int, Any, BaseException], written: int) -> BulkWriteError:

@@ -124,9 +124,9 @@ def test_shorten_copy_follow_and_see_the_click_in_a_real_browser(server: str) ->
             assert page.url == f"{server}/?created=e2e-link"
 
             page.click("button[data-copy]")
-            page.wait_for_function(
-                "document.querySelector('button[data-copy]').textContent === 'Copied!'"
-            )
+            # A locator waits without evaluating script text in the page (its
+            # policy forbids eval, which wait_for_function's polling uses).
+            page.locator("button[data-copy]", has_text="Copied!").wait_for()
             assert page.evaluate("navigator.clipboard.readText()") == short
 
             first_row = page.locator("#recent tbody tr").first

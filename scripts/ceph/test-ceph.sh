@@ -88,6 +88,7 @@ tests=()
 for f in tests/test_storage_contract.py tests/test_seed_example.py \
     tests/test_manager*.py tests/test_consistency*.py tests/test_races.py \
     tests/test_repair.py tests/test_surface.py tests/test_blocking.py tests/test_event_loops.py \
+    tests/test_seed_collections.py tests/test_cli_urls.py \
     tests/test_s3*.py; do
     [ -e "$f" ] && tests+=("$f")
 done

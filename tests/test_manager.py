@@ -382,3 +382,23 @@ async def test_bulk_load_skips_reads_for_new_items_and_handles_existing_ones(
     assert await fresh.by_url.get_item("https://x/3") is None
     assert (await fresh.by_url.get_item("https://x/3/v2"))["pk"] == "3"
     assert (await fresh.check()).ok
+
+
+def test_a_forked_child_draws_write_ids_of_its_own() -> None:
+    """The default write-id generator is reseeded in a forked child: parent and
+    child would otherwise draw the same next id."""
+    import os
+
+    from ssshelf.managers import WRITE_ID_RNG
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out at once
+        os.write(write_end, f"{WRITE_ID_RNG.getrandbits(64):016x}".encode())
+        os._exit(0)
+    os.close(write_end)
+    child_id = os.read(read_end, 64).decode()
+    os.close(read_end)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert len(child_id) == 16
+    assert child_id != f"{WRITE_ID_RNG.getrandbits(64):016x}"

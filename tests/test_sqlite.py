@@ -43,7 +43,7 @@ from ssshelf.storages.sqlite import (
     SQLiteStorage,
     SupportsPutMany,
 )
-from ssshelf.storages.sqlite._requests import Batch, Request
+from ssshelf.storages.sqlite._requests import ROWS_A_STATEMENT, Batch, Request
 from ssshelf.storages.sqlite._worker import GROUP_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -740,6 +740,28 @@ async def test_put_many_of_all_new_keys_in_one_go(store: SQLiteStorage, tmp_path
     page = await reopened.list("k", limit=1000)
     assert page.keys == [p.key for p in puts]
     await reopened.close()
+
+
+async def test_put_many_past_one_statement_keeps_each_condition(store: SQLiteStorage) -> None:
+    """Rows go in a few hundred a statement; a refused one deep in a later
+    statement is found and refused alone, and plain puts overwrite."""
+    count = 2 * ROWS_A_STATEMENT + 50
+    taken_at = ROWS_A_STATEMENT + 37
+    before = await store.put(f"n{taken_at:04d}", b"old")
+    overwritten = await store.put("p0003", b"old")
+    news = [PutRequest(f"n{i:04d}", b"new", if_absent=True) for i in range(count)]
+    answers = await store.put_many(news)
+    assert [i for i, a in enumerate(answers) if isinstance(a, PreconditionFailed)] == [taken_at]
+    kept = await store.get(f"n{taken_at:04d}")
+    assert kept is not None and kept.data == b"old" and kept.version == before
+    plains = [PutRequest(f"p{i:04d}", str(i).encode()) for i in range(count)]
+    versions = await store.put_many(plains)
+    assert all(isinstance(v, str) for v in versions)
+    page = await store.list("p", limit=1000)
+    assert len(page.keys) == count
+    replaced = await store.get("p0003")
+    assert replaced is not None and replaced.data == b"3" and replaced.version != overwritten
+    assert (await store.get("n0001")) is not None
 
 
 async def test_put_many_refuses_bad_input_before_writing(store: SQLiteStorage) -> None:

@@ -73,3 +73,23 @@ async def test_cancelled_gather_leaves_nothing_running_and_nothing_unawaited() -
     # ... and none is left "never awaited": every one ran to its end or was closed
     assert {inspect.getcoroutinestate(c) for c in made} == {inspect.CORO_CLOSED}
     assert len(asyncio.all_tasks()) == 1  # nothing of it runs on
+
+
+def test_acyclic_encoders_write_what_json_dumps_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from json import encoder
+
+    from ssshelf._json import acyclic_encoder, compact_json
+    from ssshelf.utils import dump_acyclic
+
+    values: list[object] = [{"a": [1, 2.5, "é\n", None, True]}, 'q"', 7, [float("inf")], {1: 2}]
+    for value in values:
+        assert compact_json(value) == json.dumps(value, separators=(",", ":"))
+        assert dump_acyclic(value) == json_dump(value)
+    assert dump_acyclic({"at": date(2024, 1, 2), "ids": {3, 1}}) == json_dump(
+        {"at": date(2024, 1, 2), "ids": {3, 1}}
+    )
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        compact_json({"x": object()})
+    monkeypatch.setattr(encoder, "c_make_encoder", None)  # an interpreter without the C part
+    pure = acyclic_encoder(separators=(",", ":"))
+    assert pure({"a": [1, "b"]}) == '{"a":[1,"b"]}'

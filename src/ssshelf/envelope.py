@@ -17,12 +17,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._json import compact_json
 from .errors import CorruptItemError
 
 MAGIC = b"ssshelf:1 "
-#: One encoder for every header and reservation (``json.dumps`` with options
-#: builds a new one each call).
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
 #: How many write ids an item remembers (its own first).
 HISTORY = 8
 
@@ -65,7 +63,7 @@ class Envelope:
         }
         if self.removed:
             header["x"] = 1
-        return MAGIC + _COMPACT.encode(header).encode() + b"\n" + self.payload
+        return MAGIC + compact_json(header).encode() + b"\n" + self.payload
 
     def entry_write(self, collection: str, encoded: str) -> str | None:
         """The write id of the entry this item is listed under, or ``None``."""
@@ -129,7 +127,7 @@ class Reservation:
         body: dict[str, Any] = {"pk": self.pk, "w": self.write_id, "at": self.at}
         if self.released:
             body["free"] = 1
-        return _COMPACT.encode(body).encode()
+        return compact_json(body).encode()
 
 
 def decode_reservation(data: bytes, *, key: str) -> Reservation:

@@ -222,6 +222,8 @@ def _encode_part_body(part: Any) -> tuple[str, str]:
 
 def encode_part(part: Any) -> str:
     """Encode one key part (self-delimiting)."""
+    if type(part) is str:  # the common case, first
+        return "s" + escape_text(part) + _TERMINATOR
     if isinstance(part, Desc):
         if isinstance(part.value, Desc):
             raise InvalidKeyError("Desc(Desc(...)) is not a key part", part=part)
@@ -328,6 +330,13 @@ def normalize_key(key: Any, *, collection: str) -> list[KeyTuple]:
     """
     if key is None:
         return []
+    if type(key) is tuple and key:  # the common case: one key tuple
+        for part in key:
+            if part is None:
+                return []
+        return [key]
+    if type(key) is str:
+        return [(key,)]
     if isinstance(key, Mapping):
         raise InvalidKeyError(
             f"collection {collection!r}: key(item) returned a {type(key).__name__}; return a "

@@ -23,6 +23,8 @@ from .keys import SEPARATOR, escape_text, unescape_text
 #: Ends the escaped pk in an entry key; sorts below every escaped character,
 #: so entries of pk "a" come before those of pk "a" + anything.
 WRITE_MARK = "!"
+#: A write id is this many hex digits (64 random bits).
+WRITE_ID_LENGTH = 16
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 
 
@@ -53,10 +55,18 @@ class Layout:
         return f"{self.namespace}/c/{collection}/"
 
     def entry_key(self, collection: str, encoded: str, pk: str, write_id: str) -> str:
-        return (
-            f"{self.entry_prefix(collection)}{encoded}{SEPARATOR}{escape_pk(pk)}"
-            f"{WRITE_MARK}{write_id}"
-        )
+        return self.entry_key_escaped(collection, encoded, escape_pk(pk), write_id)
+
+    def entry_key_escaped(
+        self, collection: str, encoded: str, escaped_pk: str, write_id: str
+    ) -> str:
+        """:meth:`entry_key` for a pk escaped already (the tail of its item key)."""
+        pk_and_write = f"{escaped_pk}{WRITE_MARK}{write_id}"
+        return f"{self.namespace}/c/{collection}/{encoded}{SEPARATOR}{pk_and_write}"
+
+    def escaped_pk_of(self, item_key: str) -> str:
+        """The escaped pk at the end of ``item_key``."""
+        return item_key[len(self.item_prefix) :]
 
     def parse_entry(self, collection: str, key: str) -> tuple[str, str, str]:
         """Split an entry key into (encoded key tuple, pk, write id).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -38,6 +39,12 @@ if TYPE_CHECKING:
     from .blocking import SyncManager
 
 log = logging.getLogger("ssshelf")
+
+#: The default source of write ids and back-off jitter: seeded from the OS,
+#: and seeded afresh in a forked child, so that no two processes share ids
+#: (a system call per id, as ``SystemRandom`` makes, costs more than the id).
+WRITE_ID_RNG = random.Random()
+os.register_at_fork(after_in_child=WRITE_ID_RNG.seed)
 
 #: ``progress(n)`` of a bulk or maintenance call: ``n`` items done so far.
 ProgressCallback = Callable[[int], None]
@@ -140,7 +147,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         #: decision depends on it (ages are judged by the store's clock).
         self.clock = clock
         #: Write ids and back-off jitter; inject a seeded one to replay a run.
-        self.rng: random.Random = rng if rng is not None else random.SystemRandom()
+        self.rng: random.Random = rng if rng is not None else WRITE_ID_RNG
         self.known = KnownVersions(
             self.known_items_limit, enabled=self.storage.supports_conditional_put
         )

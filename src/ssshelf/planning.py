@@ -17,10 +17,11 @@ from .envelope import Envelope
 from .errors import InvalidKeyError, SerializationError
 from .items import IManager
 from .items.base import T
-from .layout import Layout, normalize_pk
+from .keys import SEPARATOR
+from .layout import WRITE_ID_LENGTH, WRITE_MARK, Layout, normalize_pk
 
-#: A write id as long as real ones, for measuring key lengths before one exists.
-_ID_PLACEHOLDER = "0" * 16
+#: What an entry key holds after the escaped pk: the write mark and a write id.
+_ENTRY_TAIL = len(SEPARATOR) + len(WRITE_MARK) + WRITE_ID_LENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,8 @@ class Planner(Generic[T]):
         pk = self.pk_of(item)
         item_key = self.layout.item_key(pk)
         self._check_length(item_key, None, pk)
+        # An entry key is its collection's prefix, the encoded key and this tail.
+        tail = len(item_key) - len(self.layout.item_prefix) + _ENTRY_TAIL
         try:
             payload = self.item_manager.serialize_item(item)
         except Exception as exc:
@@ -94,7 +97,7 @@ class Planner(Generic[T]):
                 if collection.unique and keep is not None:
                     uniques[name] = list(keep.uniques.get(name, {}))
                 continue
-            encoded = self._encode_keys(name, collection, item, pk)
+            encoded = self._encode_keys(name, collection, item, pk, tail)
             entries[name] = encoded
             if collection.unique and encoded:
                 for value in encoded:
@@ -102,8 +105,10 @@ class Planner(Generic[T]):
                 uniques[name] = list(encoded)
         return WritePlan(pk, item_key, bytes(payload), entries, uniques)
 
-    def _encode_keys(self, name: str, collection: Collection[T], item: T, pk: str) -> list[str]:
-        fixed = len(self.layout.entry_key(name, "", pk, _ID_PLACEHOLDER))
+    def _encode_keys(
+        self, name: str, collection: Collection[T], item: T, pk: str, tail: int
+    ) -> list[str]:
+        fixed = len(self.layout.entry_prefix(name)) + tail
         try:
             raw = collection.key(item)
         except Exception as exc:

@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from ._json import acyclic_encoder
+
 
 def convert_datetime_to_str(dt: datetime) -> str:
     """Format a datetime as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (second precision, as the seed did).
@@ -47,3 +49,5 @@ def json_dump(obj: Any, **kwargs: Any) -> str:
 
 
 _ENCODER = json.JSONEncoder(default=_default)
+#: :func:`json_dump` without the cycle check, made once: the default item serialiser.
+dump_acyclic = acyclic_encoder(separators=(", ", ": "), default=_default)

@@ -355,39 +355,48 @@ class Writer:
         """
         batcher = self.storage
         assert isinstance(batcher, SupportsPutMany)
-        started = self._now()
-        attempts = {plan.pk: _Attempt(_new_write_id(self.rng), started) for plan in plans}
-        claims: list[tuple[WritePlan, str]] = []
+        layout = self.layout
+        started, now = self._now(), self.clock()
+        attempts: dict[str, _Attempt] = {}
+        #: (plan, reservation key, index of its request)
+        claims: list[tuple[WritePlan, str, int]] = []
         requests: list[PutRequest] = []
         for plan in plans:
-            attempt = attempts[plan.pk]
-            for c, enc in plan.wanted():
-                key = self.layout.entry_key(c, enc, plan.pk, attempt.write_id)
-                attempt.entries.append(key)
-                requests.append(PutRequest(key, b""))
-            for c, enc in plan.values():
-                key = self.layout.reservation_key(c, enc)
-                body = Reservation(plan.pk, attempt.write_id, self.clock()).encode()
-                claims.append((plan, key))
-                requests.append(PutRequest(key, body, if_absent=True))
+            write_id = _new_write_id(self.rng)
+            attempt = attempts[plan.pk] = _Attempt(write_id, started)
+            escaped = layout.escaped_pk_of(plan.item_key)
+            for c, encs in plan.entries.items():
+                for enc in encs:
+                    key = layout.entry_key_escaped(c, enc, escaped, write_id)
+                    attempt.entries.append(key)
+                    requests.append(PutRequest(key, b""))
+            if plan.uniques:
+                body = Reservation(plan.pk, write_id, now).encode()
+                for c, encs in plan.uniques.items():
+                    for enc in encs:
+                        key = layout.reservation_key(c, enc)
+                        claims.append((plan, key, len(requests)))
+                        requests.append(PutRequest(key, body, if_absent=True))
         try:
             answers = await self._put_many(batcher, requests)
         except BaseException:
-            for plan, key in claims:
+            for plan, key, _ in claims:
                 attempts[plan.pk].unsure.add(key)
             await self._cleanup_all(attempts)
             raise
-        by_key = dict(zip((r.key for r in requests), answers, strict=True))
         refused: dict[str, WritePlan] = {}
-        for plan, key in claims:
-            answer = by_key[key]
+        for plan, key, index in claims:
+            answer = answers[index]
             if isinstance(answer, str):
                 attempts[plan.pk].won[key] = answer
             else:
                 refused[plan.pk] = plan  # taken: the one-by-one path settles it
-        ready = [plan for plan in plans if plan.pk not in refused]
-        envelopes = {plan.pk: self._new_envelope(plan, attempts[plan.pk]) for plan in ready}
-        commits = [PutRequest(p.item_key, envelopes[p.pk].encode(), if_absent=True) for p in ready]
+        ready = [plan for plan in plans if plan.pk not in refused] if refused else list(plans)
+        envelopes = [self._new_envelope(plan, attempts[plan.pk]) for plan in ready]
+        commits = [
+            PutRequest(plan.item_key, envelope.encode(), if_absent=True)
+            for plan, envelope in zip(ready, envelopes, strict=True)
+        ]
         remaining = started + self.policy.commit_window - self._now()
         try:
             if remaining <= 0:
@@ -407,9 +416,12 @@ class Writer:
             raise
         except Exception as exc:  # a timeout: the commits may land
             raise self._bulk_unknown(ready, exc) from exc
+        # Committed items are not remembered (KnownVersions): a bulk load of
+        # many thousands would only push out what was remembered, and keeping
+        # their headers alive costs the garbage collector more than a read
+        # saves a later write on a store this fast.
         for plan, answer in zip(ready, committed, strict=True):
             if isinstance(answer, str):
-                self.known.remember(plan.pk, answer, envelopes[plan.pk])
                 del attempts[plan.pk]  # committed: what it wrote is the item's now
             else:
                 refused[plan.pk] = plan  # it exists: replaced one by one
@@ -428,13 +440,16 @@ class Writer:
         return [answer for chunk in results for answer in chunk]  # type: ignore[union-attr]
 
     def _new_envelope(self, plan: WritePlan, attempt: _Attempt) -> Envelope:
-        entries: Holdings = {}
-        for c, enc in plan.wanted():
-            entries.setdefault(c, {})[enc] = attempt.write_id
-        uniques: Holdings = {}
-        for c, enc in plan.values():
-            uniques.setdefault(c, {})[enc] = attempt.won[self.layout.reservation_key(c, enc)]
-        return self._envelope(plan, None, attempt.write_id, entries, uniques)
+        write_id, won, reservation_key = attempt.write_id, attempt.won, self.layout.reservation_key
+        entries: Holdings = {
+            c: dict.fromkeys(encs, write_id) for c, encs in plan.entries.items() if encs
+        }
+        uniques: Holdings = {
+            c: {enc: won[reservation_key(c, enc)] for enc in encs}
+            for c, encs in plan.uniques.items()
+            if encs
+        }
+        return self._envelope(plan, None, write_id, entries, uniques)
 
     async def _cleanup_all(self, attempts: dict[str, _Attempt]) -> None:
         await gather_bounded(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Generic
 
 from ..errors import InvalidKeyError
-from ..utils import json_dump
+from ..utils import dump_acyclic
 
 if TYPE_CHECKING:
     # A default, so that ``IManager()`` and a subclass written without a type
@@ -84,7 +84,7 @@ class IManager(Generic[T]):
         return pk_text(pk)
 
     def serialize_item(self, item: T) -> bytes:
-        return json_dump(item).encode("utf-8")
+        return dump_acyclic(item).encode("utf-8")
 
     def deserialize_item(self, data: bytes) -> T:
         item: T = json.loads(data)

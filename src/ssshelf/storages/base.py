@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..errors import InvalidArgument, InvalidKeyError, PreconditionFailed
 
@@ -68,10 +68,10 @@ class ListPage:
 MAX_PUT_BATCH = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class PutRequest:
+class PutRequest(NamedTuple):
     """One write of a :meth:`SupportsPutMany.put_many` batch, with
-    :meth:`~ssshelf.storages.base.Storage.put`'s arguments."""
+    :meth:`~ssshelf.storages.base.Storage.put`'s arguments (immutable; a
+    tuple, made cheaply by the thousand)."""
 
     key: str
     data: bytes

@@ -13,6 +13,7 @@ so (``partial``), and the worker runs it inside a savepoint.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -287,11 +288,41 @@ def apply_one(batch: Batch, put: Put) -> str | StorageError:
     return put.version
 
 
+#: Rows an INSERT of a batch carries (4 parameters each: under SQLite's
+#: oldest limit of 999 parameters a statement).
+ROWS_A_STATEMENT = 200
+
+
+@functools.cache
+def _insert_rows(mode: int, rows: int) -> str:
+    """``_PUT[mode]`` (an INSERT) for ``rows`` rows in one statement."""
+    return _PUT[mode].replace("VALUES (?, ?, ?, ?)", "VALUES " + ", ".join(["(?, ?, ?, ?)"] * rows))
+
+
+def _insert_many(db: sqlite3.Connection, puts: list[Put], mode: int, now: float) -> int:
+    """INSERT ``puts`` a few hundred rows a statement; returns the rows applied.
+
+    One statement of many rows is one step of SQLite's engine, which runs
+    without Python's GIL: the event loop's thread goes on meanwhile, where
+    ``executemany`` would take the GIL back between rows.
+    """
+    applied = 0
+    for start in range(0, len(puts), ROWS_A_STATEMENT):
+        chunk = puts[start : start + ROWS_A_STATEMENT]
+        values = [v for p in chunk for v in (p.raw, p.data, p.version, now)]
+        applied += db.execute(_insert_rows(mode, len(chunk)), values).rowcount
+    return applied
+
+
 def _apply_together(batch: Batch, puts: list[Put], mode: int) -> bool:
     db = batch.db
     db.execute("SAVEPOINT ssshelf_puts")
     try:
-        applied = db.executemany(_PUT[mode], [p.params(batch.now) for p in puts]).rowcount
+        if mode == IF_VERSION:
+            rows = [(p.data, p.version, batch.now, p.raw, p.if_version) for p in puts]
+            applied = db.executemany(_PUT[mode], rows).rowcount
+        else:
+            applied = _insert_many(db, puts, mode, batch.now)
     except Exception as exc:
         if not db.in_transaction:
             raise TransactionLost(exc) from exc

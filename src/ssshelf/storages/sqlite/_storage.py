@@ -143,7 +143,7 @@ class SQLiteStorage:
                 f"put_many takes at most {MAX_PUT_BATCH} writes a request, got {len(puts)};"
                 " split the batch"
             )
-        requests = [self._put(p.key, p.data, p.if_absent, p.if_version) for p in puts]
+        requests = [self._put(key, data, absent, version) for key, data, absent, version in puts]
         if len({r.raw for r in requests}) != len(requests):
             raise InvalidArgument("put_many needs distinct keys: one write per key a request")
         if not requests:
@@ -153,11 +153,14 @@ class SQLiteStorage:
 
     def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> Put:
         raw = _raw_key(key)
-        check_conditions(if_absent, if_version)
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise InvalidArgument(f"data must be bytes, got {type(data).__name__} for {key!r}")
+        if if_absent and if_version is not None:
+            check_conditions(if_absent, if_version)  # raises, saying why
+        if type(data) is not bytes:
+            if not isinstance(data, bytes | bytearray | memoryview):
+                raise InvalidArgument(f"data must be bytes, got {type(data).__name__} for {key!r}")
+            data = bytes(data)
         mode = IF_ABSENT if if_absent else PLAIN if if_version is None else IF_VERSION
-        return Put(key, raw, bytes(data), self._versions.next(), mode, if_version)
+        return Put(key, raw, data, self._versions.next(), mode, if_version)
 
 
 class _VersionTags:

@@ -38,11 +38,33 @@ HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
 
 #: Every debug subsystem a single-node RGW + memstore OSD + mon logs through.
-DEBUG_SUBSYSTEMS = (
-    "rgw rgw_sync ms osd objecter rados monc mon paxos auth asok objclass optracker"
-    " heartbeatmap perfcounter throttle finisher context timer crush journal mgrc"
-    " bluestore filestore civetweb"
-).split()
+DEBUG_SUBSYSTEMS = [
+    "rgw",
+    "rgw_sync",
+    "ms",
+    "osd",
+    "objecter",
+    "rados",
+    "monc",
+    "mon",
+    "paxos",
+    "auth",
+    "asok",
+    "objclass",
+    "optracker",
+    "heartbeatmap",
+    "perfcounter",
+    "throttle",
+    "finisher",
+    "context",
+    "timer",
+    "crush",
+    "journal",
+    "mgrc",
+    "bluestore",
+    "filestore",
+    "civetweb",
+]
 DEBUG_OFF: CephSettings = {"global": {f"debug {name}": "0/0" for name in DEBUG_SUBSYSTEMS}}
 
 
@@ -58,6 +80,8 @@ def _with(extra: CephSettings) -> CephSettings:
 CANDIDATES: dict[str, CephSettings] = {
     "baseline": {},
     "debug_off": DEBUG_OFF,
+    "threads8": {"client.rgw.a": {"rgw thread pool size": "8"}},
+    "threads16": {"client.rgw.a": {"rgw thread pool size": "16"}},
     "debug_off+threads16": _with({"client.rgw.a": {"rgw thread pool size": "16"}}),
     "debug_off+threads8": _with({"client.rgw.a": {"rgw thread pool size": "8"}}),
     "debug_off+no_crc": _with({"global": {"ms crc data": "false", "ms crc header": "false"}}),

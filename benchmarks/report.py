@@ -489,7 +489,8 @@ def _floor_section(results: dict[str, Any]) -> list[str]:
             "Where the floor is above the goal, no client can meet the goal on this server: "
             "the single-node Ceph shares the two cores with the client, so "
             + "; ".join(
-                f"{OP_LABELS[op]}'s requests alone take it {ms(found['raw'][op]['median'])}"
+                f"the requests of a {OP_LABELS[op]} alone take it"
+                f" {ms(found['raw'][op]['median'])}"
                 + (
                     f" ({found['raw'][op]['server_cpu_ms']:.0f} ms of its CPU)"
                     if "server_cpu_ms" in found["raw"][op]

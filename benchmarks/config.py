@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+#: Every phase of a full run, in the order they run.
+PHASES = ("s3", "latency", "floor", "overhead", "cpu", "scan", "sqlite", "sqlite_bulk")
+
 
 @dataclass(frozen=True)
 class Sizes:
@@ -14,10 +17,13 @@ class Sizes:
     #: Bookmarks (3 collections each) created per run, and gets by pk per run.
     create_n: int = 2_000
     get_n: int = 2_000
-    #: Entries paged through on S3, the page sizes, and how many passes of each
-    #: (a pass of 10,000 entries is 10,000 item fetches; each pass also yields
-    #: the median time of its pages).
-    page_n: int = 10_000
+    #: Entries paged through on S3 by ssshelf and by the seed, the page sizes,
+    #: and how many passes of each (each pass also yields the median time of its
+    #: pages).  The seed fetches the items of a page one after another (~50 ms
+    #: of Ceph's time per 100 entries), so it pages through fewer entries: the
+    #: report compares time per entry and per page, which do not need more.
+    page_n: int = 6_000
+    seed_page_n: int = 1_000
     page_sizes: tuple[int, ...] = (100, 1_000)
     page_runs: int = 1
     #: Added latency per request, and repetitions of each single operation.
@@ -40,9 +46,15 @@ class Sizes:
     #: Client CPU on S3: gets by pk measured, pages of 100 measured.
     cpu_n: int = 1_000
     cpu_pages: int = 20
-    phases: tuple[str, ...] = field(
-        default=("s3", "latency", "scan", "overhead", "cpu", "sqlite"), compare=False
+    #: The server's floor (a minimal client's page of 100 and create): repetitions.
+    floor_reps: int = 10
+    #: SQLite bulk load: items of each size, and the variants of
+    #: ``benchmarks/sqlite_bulk.py`` run at it (``manager`` and ``plain`` always).
+    sqlite_bulk: tuple[tuple[int, tuple[str, ...]], ...] = (
+        (10_000, ("manager", "plain", "put_many", "manager_memory")),
+        (100_000, ("manager", "plain", "put_many")),
     )
+    phases: tuple[str, ...] = field(default=PHASES, compare=False)
 
 
 FULL = Sizes()
@@ -50,7 +62,6 @@ QUICK = Sizes(
     runs=1,
     create_n=100,
     get_n=100,
-    page_n=300,
     latency_reps=3,
     scan_sizes=(1_000, 2_000, 4_000),
     seed_scan_max_seconds=20.0,
@@ -61,6 +72,10 @@ QUICK = Sizes(
     sqlite_n=20_000,
     cpu_n=150,
     cpu_pages=3,
+    page_n=300,
+    seed_page_n=200,
+    floor_reps=3,
+    sqlite_bulk=((2_000, ("manager", "plain", "put_many", "manager_memory")),),
 )
 
 

@@ -455,6 +455,7 @@ async def phase_s3(spec: dict[str, Any]) -> dict[str, Any]:
                     if after is None:
                         break
                 out["page_seconds"][str(size)] = time.perf_counter() - start
+                out["paged"] = page_n
                 out["page_each"][str(size)] = statistics.median(each)
                 if seen != page_n:
                     raise RuntimeError(f"{lib}: paged {seen} entries, expected {page_n}")
@@ -538,6 +539,98 @@ async def phase_latency(spec: dict[str, Any]) -> dict[str, Any]:
                 "by_kind": {k: v / reps for k, v in sorted(kinds.items())},
             }
     return {"ops": results}
+
+
+def daemon_cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds the processes ``pids`` have used so far (``/proc``)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def phase_floor(spec: dict[str, Any]) -> dict[str, Any]:
+    """What this S3 server itself costs for a page of 100 and a create (3 collections).
+
+    The same requests as ssshelf's, sent by a minimal client (ssshelf's
+    ``S3Storage`` called directly, no manager): a page is one listing of 100
+    keys, then GETs of the 100 items all at once; a create is three index
+    entries written together, then the item (``if_absent``).  Each runs
+    ``reps`` times with no added latency and again behind ``LatencyStorage``
+    with ``delay`` before each request; ssshelf's own page and create run with
+    no added latency too.  With ``server_pids`` (the Ceph daemons), their CPU
+    per operation is measured over the no-latency runs.
+    """
+    from ssshelf.storages.s3 import S3Storage
+    from ssshelf.testing import LatencyStorage
+
+    endpoint, bucket, reps, delay = spec["endpoint"], spec["bucket"], spec["reps"], spec["delay"]
+    pids = spec.get("server_pids") or []
+    await ensure_bucket(endpoint, bucket)
+    items = [bookmark(9 * 10**8 + i) for i in range(100)]
+    bodies = {f"floor/i/{it['pk']}": json.dumps(it).encode() for it in items}
+    async with AsyncExitStack() as stack:
+        storage = S3Storage(bucket, endpoint_url=endpoint, region=REGION)
+        stack.push_async_callback(storage.close)
+        await asyncio.gather(*(storage.put(k, v) for k, v in bodies.items()))
+        fresh = iter(range(10**6))
+
+        async def raw_page(store: Any) -> None:
+            listed = await store.list("floor/i/", limit=100)
+            got = await asyncio.gather(*(store.get(k) for k in listed.keys))
+            if len(got) != 100 or any(g is None for g in got):
+                raise RuntimeError(f"raw page: {len(got)} objects")
+
+        async def raw_create(store: Any) -> None:
+            n = next(fresh)
+            await asyncio.gather(*(store.put(f"floor/e{c}/{n:07d}", b"") for c in range(3)))
+            await store.put(f"floor/c/{n:07d}", json.dumps(bookmark(n)).encode(), if_absent=True)
+
+        library = make_lib("ssshelf", storage)
+        await library.create_many(items)
+        created = iter(range(8 * 10**8, 9 * 10**8))
+
+        async def lib_page(_: Any) -> None:
+            page, _after = await library.page(100, None)
+            if len(page) != 100:
+                raise RuntimeError(f"ssshelf page: {len(page)} items")
+
+        async def lib_create(_: Any) -> None:
+            await library.create(bookmark(next(created)))
+
+        async def measure(op: Callable[[Any], Awaitable[None]], store: Any) -> dict[str, Any]:
+            await op(store)  # warm up
+            seconds: list[float] = []
+            cpu = daemon_cpu_seconds(pids) if pids else 0.0
+            for _ in range(reps):
+                start = time.perf_counter()
+                await op(store)
+                seconds.append(time.perf_counter() - start)
+            out = timed(seconds)
+            if pids:
+                out["server_cpu_ms"] = 1000 * (daemon_cpu_seconds(pids) - cpu) / reps
+            return out
+
+        delayed = LatencyStorage(storage, delay)
+        return {
+            "raw": {
+                "page100": await measure(raw_page, storage),
+                "create": await measure(raw_create, storage),
+            },
+            "raw_delayed": {
+                "page100": await measure(raw_page, delayed),
+                "create": await measure(raw_create, delayed),
+            },
+            "ssshelf": {
+                "page100": await measure(lib_page, storage),
+                "create": await measure(lib_create, storage),
+            },
+            "round_trips": {"page100": 2, "create": 2},
+            "delay": delay,
+            "reps": reps,
+        }
 
 
 async def phase_scan(spec: dict[str, Any]) -> dict[str, Any]:
@@ -842,6 +935,7 @@ ASYNC_PHASES: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str,
     "scan": phase_scan,
     "overhead": phase_overhead,
     "cpu": phase_cpu,
+    "floor": phase_floor,
     "sqlite-fill": phase_sqlite_fill,
     "sqlite-iter": phase_sqlite_iter,
 }

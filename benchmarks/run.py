@@ -28,8 +28,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import report
-from .config import Sizes, sizes_for
+from . import report, sqlite_bulk
+from .config import PHASES, Sizes, sizes_for
 from .latency_proxy import LatencyProxy
 from .machine import machine_info, versions
 from .seed_env import ensure_seed_env
@@ -39,7 +39,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DRIVER = HERE / "driver.py"
 WORK = HERE / ".work"
-PHASES = ("s3", "latency", "scan", "overhead", "cpu", "sqlite")
 #: Seconds one driver process may take before it is killed.
 PHASE_TIMEOUT = 1800
 
@@ -64,6 +63,8 @@ class Runner:
         self.s3_server = s3_server
         #: Whether the S3 server in use is Ceph RGW (latency then added in-process).
         self.on_ceph = False
+        #: The Ceph daemons' PIDs (their CPU is measured by the floor phase).
+        self.server_pids: list[int] = []
         self.seed_python = seed_python
         self.verbose = verbose
         self.start = time.monotonic()
@@ -143,7 +144,7 @@ class Runner:
                     "run": run,
                     "create_n": s.create_n,
                     "get_n": s.get_n,
-                    "page_n": s.page_n,
+                    "page_n": s.page_n if lib == "ssshelf" else s.seed_page_n,
                     "page_sizes": list(s.page_sizes),
                     **what,
                 }
@@ -191,6 +192,47 @@ class Runner:
                 )
                 self.say(f"latency {model} {lib}: {summary}")
         self.results["latency"] = out
+
+    async def phase_floor(self, endpoint: str) -> None:
+        """What the server itself costs for a page of 100 and a create (ssshelf's interpreter)."""
+        spec = {
+            "phase": "floor",
+            "endpoint": endpoint,
+            "bucket": "floor",
+            "reps": self.sizes.floor_reps,
+            "delay": self.sizes.delay,
+            "server_pids": self.server_pids,
+        }
+        try:
+            out = await self.drive("ssshelf", spec)
+        except PhaseFailed as exc:
+            self.failed("floor", exc)
+            return
+        raw = out["raw"]
+        self.say(
+            "floor: a minimal client's page of 100"
+            f" {raw['page100']['median'] * 1000:.0f} ms, create"
+            f" {raw['create']['median'] * 1000:.0f} ms with no added latency"
+        )
+        self.results["floor"] = out
+
+    async def phase_sqlite_bulk(self) -> None:
+        """``benchmarks/sqlite_bulk.py``: each variant in a process of its own, alternating."""
+        out: dict[str, Any] = {}
+        try:
+            for n, variants in self.sizes.sqlite_bulk:
+                out[str(n)] = await asyncio.to_thread(
+                    sqlite_bulk.measure,
+                    n,
+                    self.sizes.runs,
+                    WORK / "sqlite_bulk",
+                    False,
+                    lambda message: self.say(f"sqlite_bulk {message.strip()}"),
+                    variants,
+                )
+        except (RuntimeError, AssertionError, OSError) as exc:
+            self.failed("sqlite_bulk", exc)
+        self.results["sqlite_bulk"] = out
 
     async def phase_scan(self) -> None:
         s = self.sizes
@@ -295,7 +337,7 @@ class Runner:
     async def run(self) -> dict[str, Any]:
         """Every phase in ``sizes.phases``, against one S3 server (Ceph RGW, else moto)."""
         phases = self.sizes.phases
-        needs_s3 = any(p in phases for p in ("s3", "latency", "overhead", "cpu"))
+        needs_s3 = any(p in phases for p in ("s3", "latency", "floor", "overhead", "cpu"))
         use_ceph = self.s3_server == "ceph" or (self.s3_server == "auto" and CephServer.available())
         ceph = CephServer(WORK) if needs_s3 and use_ceph else None
         server = MotoServer(WORK / "moto.log") if needs_s3 and not use_ceph else None
@@ -306,6 +348,7 @@ class Runner:
                 ceph.start()
                 endpoint, self.on_ceph = ceph.url, True
                 self.env.update(ceph.credentials)
+                self.server_pids = list(ceph.daemon_pids().values())
                 self.results["s3_server"] = "ceph"
                 self.say(f"Ceph RGW on {endpoint}; latency added in the client process")
             if server is not None:
@@ -319,12 +362,16 @@ class Runner:
             if endpoint:
                 steps["s3"] = partial(self.phase_s3, endpoint)
                 steps["latency"] = partial(self.phase_latency, endpoint, proxy)
+                if self.on_ceph:
+                    steps["floor"] = partial(self.phase_floor, endpoint)
                 steps["overhead"] = partial(self.phase_overhead, endpoint)
                 steps["cpu"] = partial(self.phase_cpu, endpoint)
             steps["scan"] = self.phase_scan
             steps["sqlite"] = self.phase_sqlite
-            for name, step in steps.items():
-                if name not in phases:
+            steps["sqlite_bulk"] = self.phase_sqlite_bulk
+            for name in PHASES:
+                step = steps.get(name)
+                if step is None or name not in phases:
                     continue
                 began, load, when = time.monotonic(), _load(), datetime.now(UTC)
                 await step()
@@ -440,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_end": _load(),
         "versions": versions(),
         "seed": seed,
+        "runs": 1,
     }
     if args.only and not args.quick and saved.exists():
         previous = json.loads(saved.read_text())
@@ -451,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             meta["seconds"] += before["seconds"]
             meta["machine"] = before["machine"]
             meta["sizes"] = {**before["sizes"], "phases": PHASES}
+            meta["runs"] = before.get("runs", 2) + 1
     results["meta"] = meta
     saved.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     written = report.write_report(results, output, plots)

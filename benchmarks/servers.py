@@ -127,17 +127,61 @@ ROOT = Path(__file__).resolve().parent.parent
 CEPH_SCRIPTS = ROOT / "scripts" / "ceph"
 
 
+#: Ceph settings: section (``global``, ``osd``, ``client.rgw.a``, …) -> option -> value.
+CephSettings = dict[str, dict[str, str]]
+
+
+def apply_settings(template: str, settings: CephSettings) -> str:
+    """``ceph.conf.in``'s text with ``settings`` applied.
+
+    An option already in its section is replaced in place (Ceph warns about
+    an option set twice in one section); others are added at the end of the
+    section, which is created when the template has none.
+    """
+    lines = template.splitlines()
+    for section, options in settings.items():
+        header = f"[{section}]"
+        if header not in lines:
+            lines += ["", header]
+        start = lines.index(header) + 1
+        end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
+        for option, value in options.items():
+            name = option.replace("_", " ")
+            found = [
+                i
+                for i in range(start, end)
+                if lines[i].split("=", 1)[0].strip().replace("_", " ") == name
+            ]
+            if found:
+                lines[found[0]] = f"{name} = {value}"
+            else:
+                while end > start and not lines[end - 1].strip():
+                    end -= 1  # keep the blank line that ends the section after it
+                lines.insert(end, f"{name} = {value}")
+                end += 1
+    return "\n".join(lines) + "\n"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class CephServer:
     """A throwaway single-node Ceph RADOS Gateway (``scripts/ceph/start.sh``) on 127.0.0.1.
 
     :meth:`start` installs Ceph first when it is missing and this process is
     root (``scripts/ceph/install.sh``); :attr:`credentials` are the S3 user's
     keys in the form of :data:`CREDENTIALS`.  :meth:`stop` stops the daemons
-    by their PIDs and removes the cluster's directory.
+    by their PIDs and removes the cluster's directory.  With ``settings``, the
+    cluster runs ``scripts/ceph``'s scripts on a copy of ``ceph.conf.in`` with
+    those settings applied (:func:`apply_settings`): how server tunings are tried.
     """
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, settings: CephSettings | None = None) -> None:
         self._work = work
+        self._settings = settings or {}
         self._dir: Path | None = None
         self.url = ""
         self.credentials: dict[str, str] = {}
@@ -155,18 +199,26 @@ class CephServer:
         subprocess.run(["bash", str(CEPH_SCRIPTS / "install.sh")], check=True)
         self._work.mkdir(parents=True, exist_ok=True)
         self._dir = Path(tempfile.mkdtemp(prefix="ceph-", dir=self._work))
+        scripts = CEPH_SCRIPTS
+        if self._settings:
+            scripts = self._dir / "scripts"
+            scripts.mkdir()
+            for name in ("start.sh", "stop.sh"):
+                shutil.copy(CEPH_SCRIPTS / name, scripts / name)
+            template = (CEPH_SCRIPTS / "ceph.conf.in").read_text()
+            (scripts / "ceph.conf.in").write_text(apply_settings(template, self._settings))
         # memstore keeps every object in RAM: room for a full run's objects.
         env = {**os.environ, "PYTHON": sys.executable, "CEPH_MEMSTORE_BYTES": str(4 << 30)}
         # start.sh leaves the daemons running when it exits successfully.
         subprocess.run(
-            ["bash", str(CEPH_SCRIPTS / "start.sh"), str(self._dir)],
+            ["bash", str(scripts / "start.sh"), str(self._dir / "cluster")],
             check=True,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         values = {}
-        for line in (self._dir / "env").read_text().splitlines():
+        for line in (self._dir / "cluster" / "env").read_text().splitlines():
             name, _, value = line.removeprefix("export ").partition("=")
             values[name.strip()] = value.strip().strip("'\"")
         self.url = values["SSSHELF_TEST_S3_ENDPOINT"]
@@ -176,12 +228,23 @@ class CephServer:
             "AWS_DEFAULT_REGION": "us-east-1",
         }
 
+    def daemon_pids(self) -> dict[str, int]:
+        """The running daemons' PIDs by name (``mon``, ``osd``, ``rgw``)."""
+        if self._dir is None:
+            return {}
+        run = self._dir / "cluster" / "run"
+        return {name: int((run / f"{name}.pid").read_text()) for name in ("mon", "osd", "rgw")}
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the three daemons have used so far, together."""
+        return sum(process_cpu_seconds(pid) for pid in self.daemon_pids().values())
+
     def stop(self) -> None:
         directory, self._dir = self._dir, None
         if directory is None:
             return
         subprocess.run(
-            ["bash", str(CEPH_SCRIPTS / "stop.sh"), str(directory)],
+            ["bash", str(CEPH_SCRIPTS / "stop.sh"), str(directory / "cluster")],
             check=False,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

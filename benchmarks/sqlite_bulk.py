@@ -50,7 +50,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -341,16 +341,29 @@ def child_process(variant: str, path: Path, n: int, source: Path | None, profile
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(n: int, runs: int, work: Path, profile: bool, say: Any) -> dict[str, Any]:
-    """Every variant at ``n`` items, ``runs`` times; the median run of each.
+def measure(
+    n: int,
+    runs: int,
+    work: Path,
+    profile: bool,
+    say: Any,
+    variants: Sequence[str] = VARIANTS,
+) -> dict[str, Any]:
+    """Each of ``variants`` (``manager`` and ``plain`` always among them) at ``n``
+    items, ``runs`` times; the median run of each.
 
-    Each run starts with the manager, whose file is the others' source.
+    Each run starts with the manager, whose file is the others' source; the
+    others follow in the order given, reversed every other run.
     """
+    variants = ["manager", "plain", *(v for v in variants if v not in ("manager", "plain"))]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
     work.mkdir(parents=True, exist_ok=True)
-    samples: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    samples: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for run in range(runs):
         source = work / f"manager-{n}.db"
-        others = [v for v in VARIANTS if v != "manager"]
+        others = [v for v in variants if v != "manager"]
         if run % 2:
             others.reverse()
         for variant in ["manager", *others]:
@@ -364,7 +377,7 @@ def measure(n: int, runs: int, work: Path, profile: bool, say: Any) -> dict[str,
             if variant != "manager":
                 remove_database(path)
         remove_database(source)
-    results = {v: _median(samples[v]) for v in VARIANTS}
+    results = {v: _median(samples[v]) for v in variants}
     if profile:
         path = work / f"profiled-{n}.db"
         results["manager"]["profile"] = child_process("manager", path, n, None, True)["profile"]
@@ -399,12 +412,17 @@ def table(results: dict[int, dict[str, Any]]) -> str:
             )
     for n, by_variant in results.items():
         m = by_variant["manager"]
+        memory = by_variant.get("manager_memory")
         lines.append(
-            f"\nmanager at {n:,} items: {by_variant['put']['group_commits_of_the_manager']:,} "
+            f"\nmanager at {n:,} items: {by_variant['plain']['group_commits_of_the_manager']:,} "
             f"group commits; CPU an item: event-loop thread {m['loop_cpu_seconds'] / n * 1e6:.0f}"
             f" µs, worker thread {m['worker_cpu_seconds'] / n * 1e6:.0f} µs; wall"
-            f" {m['seconds'] / n * 1e6:.0f} µs (over memory: the loop thread"
-            f" {by_variant['manager_memory']['loop_cpu_seconds'] / n * 1e6:.0f} µs)"
+            f" {m['seconds'] / n * 1e6:.0f} µs"
+            + (
+                f" (over memory: the loop thread {memory['loop_cpu_seconds'] / n * 1e6:.0f} µs)"
+                if memory
+                else ""
+            )
         )
         if "profile" in m:
             profile = m["profile"]

@@ -46,6 +46,8 @@ log = logging.getLogger("ssshelf")
 
 #: Most requests run in one transaction.
 GROUP_LIMIT = 512
+#: Seconds :meth:`Worker.close` waits for the thread to end once it has answered.
+_LAST_ACT = 1.0
 #: Seconds interpreter exit waits, in all, for open stores to close their files.
 EXIT_WAIT = 2.0
 #: Stands for the answer of a request that was not run (its caller gave up).
@@ -132,6 +134,9 @@ class Worker:
         if self._state is _STOPPED:
             self._fail_queued()
         await future
+        # Answering the stop is the thread's last act: it has ended, or is
+        # about to, so that the caller finds it gone (never a long wait).
+        self._thread.join(_LAST_ACT)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread to end; ``True`` if it has."""

@@ -294,7 +294,7 @@ def apply_one(batch: Batch, put: Put) -> str | StorageError:
 ROWS_A_STATEMENT = 200
 
 
-_raw_key = operator.attrgetter("raw")
+_by_key = operator.attrgetter("raw")
 
 
 @functools.cache
@@ -311,10 +311,10 @@ def _insert_many(db: sqlite3.Connection, puts: list[Put], mode: int, now: float)
     ``executemany`` would take the GIL back between rows.
     """
     applied = 0
-    puts = sorted(puts, key=_raw_key)  # in key order, SQLite's B-tree is filled far faster
+    puts = sorted(puts, key=_by_key)  # in key order, SQLite's B-tree is filled far faster
     for start in range(0, len(puts), ROWS_A_STATEMENT):
         chunk = puts[start : start + ROWS_A_STATEMENT]
-        values = [v for p in chunk for v in (p.raw, p.data, p.version, now)]
+        values = [v for p in chunk for v in p.params(now)]
         applied += db.execute(_insert_rows(mode, len(chunk)), values).rowcount
     return applied
 
@@ -324,8 +324,7 @@ def _apply_together(batch: Batch, puts: list[Put], mode: int) -> bool:
     db.execute("SAVEPOINT ssshelf_puts")
     try:
         if mode == IF_VERSION:
-            rows = [(p.data, p.version, batch.now, p.raw, p.if_version) for p in puts]
-            applied = db.executemany(_PUT[mode], rows).rowcount
+            applied = db.executemany(_PUT[mode], [p.params(batch.now) for p in puts]).rowcount
         else:
             applied = _insert_many(db, puts, mode, batch.now)
     except Exception as exc:

@@ -764,6 +764,67 @@ async def test_put_many_past_one_statement_keeps_each_condition(store: SQLiteSto
     assert (await store.get("n0001")) is not None
 
 
+async def test_put_many_requests_of_one_group_go_in_together(store: SQLiteStorage) -> None:
+    """Writes of distinct keys queued together (put_many requests and puts)
+    are applied in one try: a few multi-row INSERTs, whatever the requests."""
+    statements: list[str] = []
+    store._worker._db.set_trace_callback(statements.append)  # called on the worker's thread
+    entries = [PutRequest(f"e{i:04d}", b"") for i in range(700)]
+    claims = [PutRequest(f"r{i:04d}", b"c", if_absent=True) for i in range(300)]
+    async with one_group(store):
+        tasks = started(
+            store.put_many(entries[:500]),
+            store.put_many(entries[500:] + claims),
+            store.put("alone", b"a", if_absent=True),
+        )
+    first, second, alone = await asyncio.gather(*tasks)
+    assert len(first) == 500 and len(second) == 500 and isinstance(alone, str)
+    assert all(isinstance(v, str) for v in [*first, *second])
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    rows = ROWS_A_STATEMENT
+    assert len(inserts) == -(-700 // rows) + -(-301 // rows), inserts  # one try, no retry
+    assert not any(s.startswith("ROLLBACK") for s in statements)
+    assert [len((await store.list(p, limit=1000)).keys) for p in "aer"] == [1, 700, 300]
+
+
+async def test_a_refusal_in_a_group_of_put_many_answers_each_on_its_own(
+    store: SQLiteStorage,
+) -> None:
+    before = await store.put("r0250", b"taken")
+    claims = [PutRequest(f"r{i:04d}", b"c", if_absent=True) for i in range(400)]
+    plains = [PutRequest(f"p{i:04d}", b"p") for i in range(400)]
+    async with one_group(store):
+        tasks = started(
+            store.put_many(plains),
+            store.put_many(claims),
+            store.put("r0250", b"again", if_absent=True),
+            store.put("q", b"q"),
+        )
+    plain, claimed, again, alone = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(plain, list) and all(isinstance(v, str) for v in plain)
+    assert isinstance(claimed, list)
+    assert [i for i, a in enumerate(claimed) if not isinstance(a, str)] == [250]
+    assert isinstance(claimed[250], PreconditionFailed)
+    assert isinstance(again, PreconditionFailed) and isinstance(alone, str)
+    kept = await store.get("r0250")
+    assert kept is not None and (kept.data, kept.version) == (b"taken", before)
+    assert [len((await store.list(p, limit=1000)).keys) for p in "pqr"] == [400, 1, 400]
+
+
+async def test_put_many_requests_sharing_a_key_keep_their_order(store: SQLiteStorage) -> None:
+    async with one_group(store):
+        tasks = started(
+            store.put_many([PutRequest("a", b"1"), PutRequest("k", b"first")]),
+            store.put_many([PutRequest("k", b"second"), PutRequest("b", b"2")]),
+            store.put_many([PutRequest("k", b"third", if_absent=True)]),
+        )
+    first, second, third = await asyncio.gather(*tasks)
+    assert isinstance(third[0], PreconditionFailed)
+    stored = await store.get("k")
+    assert stored is not None and (stored.data, stored.version) == (b"second", second[0])
+    assert first[1] != second[0]
+
+
 async def test_put_many_refuses_bad_input_before_writing(store: SQLiteStorage) -> None:
     assert await store.put_many([]) == []
     with pytest.raises(InvalidArgument, match="distinct keys"):

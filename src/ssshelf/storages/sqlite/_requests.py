@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any, ClassVar, cast
 
 from ...errors import PreconditionFailed, StorageError, StorageUnavailable
@@ -35,6 +36,8 @@ class Batch:
     now: float
     now_utc: datetime
     path: str
+    #: Rows an INSERT carries (:func:`rows_a_statement`).
+    rows_a_statement: int
 
 
 class TransactionLost(Exception):
@@ -192,7 +195,7 @@ _PUT = {
 class Put(Request):
     """One ``put``; also one write of a ``put_many``."""
 
-    __slots__ = ("data", "if_version", "mode", "raw", "version")
+    __slots__ = ("data", "if_version", "mode", "raw", "row", "version")
     operation = "put"
     writes = True
 
@@ -205,6 +208,8 @@ class Put(Request):
         self.version = version
         self.mode = mode
         self.if_version = if_version
+        #: What an INSERT of many rows takes for this one (the time aside).
+        self.row = (raw, data, version)
 
     def params(self, now: float) -> tuple[object, ...]:
         if self.mode == IF_VERSION:
@@ -217,6 +222,14 @@ class Put(Request):
         else:
             message = f"{self.key!r} is not at version {self.if_version!r}"
         return PreconditionFailed(message, operation="put", key=self.key)
+
+    def writes_of(self) -> Sequence[Put]:
+        """The writes of this request (itself)."""
+        return (self,)
+
+    def applied(self) -> str:
+        """The answer once the write has been applied."""
+        return self.version
 
     def run(self, batch: Batch) -> str:
         cursor = batch.db.execute(_PUT[self.mode], self.params(batch.now))
@@ -237,6 +250,14 @@ class PutMany(Request):
 
     def describe(self) -> str:
         return f"put_many of {len(self.puts)} objects"
+
+    def writes_of(self) -> Sequence[Put]:
+        """The writes of this request."""
+        return self.puts
+
+    def applied(self) -> list[str | PreconditionFailed]:
+        """The answer once every write has been applied."""
+        return [put.version for put in self.puts]
 
     def run(self, batch: Batch) -> list[str | PreconditionFailed]:
         answers: list[str | PreconditionFailed] = []
@@ -276,6 +297,29 @@ def apply_puts(batch: Batch, puts: Sequence[Put]) -> list[str | StorageError]:
     return results
 
 
+def apply_all(batch: Batch, puts: Sequence[Put]) -> bool:
+    """Apply puts of distinct keys all together, or none of them: ``True``
+    when every one was applied (each kind of put in as few statements as
+    possible), ``False`` when one was refused or failed (nothing applied)."""
+    db = batch.db
+    by_mode: dict[int, list[Put]] = {}
+    for put in puts:
+        by_mode.setdefault(put.mode, []).append(put)
+    db.execute("SAVEPOINT ssshelf_all")
+    try:
+        applied = all(
+            _apply_mode(batch, group, mode) == len(group) for mode, group in by_mode.items()
+        )
+    except Exception as exc:
+        if not db.in_transaction:
+            raise TransactionLost(exc) from exc
+        applied = False
+    if not applied:
+        db.execute("ROLLBACK TO ssshelf_all")
+    db.execute("RELEASE ssshelf_all")
+    return applied
+
+
 def apply_one(batch: Batch, put: Put) -> str | StorageError:
     """One put on its own (a single statement: SQLite undoes it if it fails)."""
     try:
@@ -289,44 +333,61 @@ def apply_one(batch: Batch, put: Put) -> str | StorageError:
     return put.version
 
 
-#: Rows an INSERT of a batch carries (4 parameters each: under SQLite's
-#: oldest limit of 999 parameters a statement).
+#: Most rows one INSERT of a batch carries (fewer where SQLite allows fewer
+#: parameters a statement: three a row, and the time).
 ROWS_A_STATEMENT = 200
 
 
+def rows_a_statement(db: sqlite3.Connection) -> int:
+    """Rows an INSERT of a batch carries on ``db`` (its limit of parameters)."""
+    return max(
+        1, min(ROWS_A_STATEMENT, (db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1) // 3)
+    )
+
+
 _by_key = operator.attrgetter("raw")
+_row = operator.attrgetter("row")
 
 
 @functools.cache
 def _insert_rows(mode: int, rows: int) -> str:
-    """``_PUT[mode]`` (an INSERT) for ``rows`` rows in one statement."""
-    return _PUT[mode].replace("VALUES (?, ?, ?, ?)", "VALUES " + ", ".join(["(?, ?, ?, ?)"] * rows))
+    """``_PUT[mode]`` (an INSERT) for ``rows`` rows in one statement: ``?1``
+    is the time, then key, data and version of each row."""
+    values = ", ".join(f"(?{3 * i + 2}, ?{3 * i + 3}, ?{3 * i + 4}, ?1)" for i in range(rows))
+    return _PUT[mode].replace("VALUES (?, ?, ?, ?)", "VALUES " + values)
 
 
-def _insert_many(db: sqlite3.Connection, puts: list[Put], mode: int, now: float) -> int:
-    """INSERT ``puts`` a few hundred rows a statement; returns the rows applied.
+def _insert_many(batch: Batch, puts: list[Put], mode: int) -> int:
+    """INSERT ``puts`` many rows a statement, in key order; returns the rows applied.
 
     One statement of many rows is one step of SQLite's engine, which runs
-    without Python's GIL: the event loop's thread goes on meanwhile, where
-    ``executemany`` would take the GIL back between rows.
+    without Python's GIL, and one time the thread needs the GIL back (where
+    ``executemany`` steps the engine once a row).  In key order SQLite's
+    B-tree is filled far faster.
     """
     applied = 0
-    puts = sorted(puts, key=_by_key)  # in key order, SQLite's B-tree is filled far faster
-    for start in range(0, len(puts), ROWS_A_STATEMENT):
-        chunk = puts[start : start + ROWS_A_STATEMENT]
-        values = [v for p in chunk for v in p.params(now)]
-        applied += db.execute(_insert_rows(mode, len(chunk)), values).rowcount
+    puts = sorted(puts, key=_by_key)
+    size = batch.rows_a_statement
+    for start in range(0, len(puts), size):
+        chunk = puts[start : start + size]
+        values: list[object] = [batch.now]
+        values.extend(chain.from_iterable(map(_row, chunk)))
+        applied += batch.db.execute(_insert_rows(mode, len(chunk)), values).rowcount
     return applied
+
+
+def _apply_mode(batch: Batch, puts: list[Put], mode: int) -> int:
+    """Apply puts of one kind (distinct keys) together; the number applied."""
+    if mode == IF_VERSION:
+        return batch.db.executemany(_PUT[mode], [p.params(batch.now) for p in puts]).rowcount
+    return _insert_many(batch, puts, mode)
 
 
 def _apply_together(batch: Batch, puts: list[Put], mode: int) -> bool:
     db = batch.db
     db.execute("SAVEPOINT ssshelf_puts")
     try:
-        if mode == IF_VERSION:
-            applied = db.executemany(_PUT[mode], [p.params(batch.now) for p in puts]).rowcount
-        else:
-            applied = _insert_many(db, puts, mode, batch.now)
+        applied = _apply_mode(batch, puts, mode)
     except Exception as exc:
         if not db.in_transaction:
             raise TransactionLost(exc) from exc

@@ -40,7 +40,16 @@ from typing import Any
 
 from ...errors import OutcomeUnknown, SSShelfError, StorageError, StorageUnavailable
 from ._codes import is_busy
-from ._requests import Batch, Put, Request, TransactionLost, apply_puts, unexpected
+from ._requests import (
+    Batch,
+    Put,
+    PutMany,
+    Request,
+    TransactionLost,
+    apply_all,
+    rows_a_statement,
+    unexpected,
+)
 
 log = logging.getLogger("ssshelf")
 
@@ -74,6 +83,7 @@ class Worker:
         self.path = path
         self.timeout = timeout
         self._db = connection
+        self._rows_a_statement = rows_a_statement(connection)
         self._queue: queue.SimpleQueue[Request | _Stop] = queue.SimpleQueue()
         self._state = _OPEN
         self._transition = threading.Lock()  # guards the changes of _state
@@ -199,7 +209,9 @@ class Worker:
         if not live:
             return
         now = time.time()
-        context = Batch(self._db, now, datetime.fromtimestamp(now, UTC), self.path)
+        context = Batch(
+            self._db, now, datetime.fromtimestamp(now, UTC), self.path, self._rows_a_statement
+        )
         outcomes: list[object]
         try:
             outcomes = self._execute(live, context)
@@ -248,31 +260,28 @@ class Worker:
             self._busy_ms = milliseconds
 
     def _execute(self, live: list[Request], context: Batch) -> list[object]:
-        """Run each request; a stretch of puts of distinct keys runs as one."""
+        """Run each request.  A stretch of writes of distinct keys (puts and
+        put_many requests) is tried as one: every write applied together in a
+        few statements, or, when any of them is refused or fails, nothing of
+        that try kept and each request run on its own."""
         outcomes: list[object] = []
         index, count = 0, len(live)
         while index < count:
-            request = live[index]
-            if type(request) is not Put:
-                outcomes.append(self._run_one(request, context))
+            stretch = _distinct_writes(live, index)
+            if len(stretch) <= 1:
+                outcomes.append(self._run_one(live[index], context))
                 index += 1
                 continue
-            stretch: list[Put] = []
-            keys: set[bytes] = set()
-            while index < count:
-                put = live[index]
-                if type(put) is not Put or put.raw in keys:
-                    break
-                keys.add(put.raw)
-                stretch.append(put)
-                index += 1
-            if len(stretch) == 1:
-                outcomes.append(self._run_one(stretch[0], context))
-                continue
-            skipped = [p.future.done() for p in stretch]
-            runnable = [p for p, skip in zip(stretch, skipped, strict=True) if not skip]
-            results = iter(apply_puts(context, runnable))
-            outcomes.extend(_SKIPPED if skip else next(results) for skip in skipped)
+            index += len(stretch)
+            skipped = [r.future.done() for r in stretch]
+            runnable = [r for r, skip in zip(stretch, skipped, strict=True) if not skip]
+            if apply_all(context, [p for r in runnable for p in r.writes_of()]):
+                outcomes.extend(
+                    _SKIPPED if skip else r.applied()
+                    for r, skip in zip(stretch, skipped, strict=True)
+                )
+            else:
+                outcomes.extend(self._run_one(r, context) for r in stretch)
         return outcomes
 
     def _run_one(self, request: Request, context: Batch) -> object:
@@ -382,6 +391,26 @@ class Worker:
         for loop, answers in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for these
                 loop.call_soon_threadsafe(_settle, answers)
+
+
+def _distinct_writes(live: list[Request], index: int) -> list[Put | PutMany]:
+    """The requests from ``live[index]`` on that are puts or put_many
+    requests writing distinct keys."""
+    keys: set[bytes] = set()
+    stretch: list[Put | PutMany] = []
+    for request in live[index:]:
+        if type(request) is Put:
+            raws: Sequence[bytes] = (request.raw,)
+        elif type(request) is PutMany:
+            raws = [p.raw for p in request.puts]
+        else:
+            break
+        known = len(keys)
+        keys.update(raws)
+        if len(keys) != known + len(raws):
+            break
+        stretch.append(request)
+    return stretch
 
 
 def _settle(answers: list[tuple[asyncio.Future[Any], object]]) -> None:

@@ -46,3 +46,7 @@ def acyclic_encoder(
 
 #: ``json.dumps(obj, separators=(",", ":"))`` for ssshelf's own headers.
 compact_json: Callable[[Any], str] = acyclic_encoder(separators=(",", ":"))
+
+
+#: A string as JSON (ASCII, as ``json.dumps`` writes it).
+json_str: Callable[[str], str] = _encoder.encode_basestring_ascii

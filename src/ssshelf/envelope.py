@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._json import compact_json
+from ._json import json_str as _json_str
 from .errors import CorruptItemError
 
 MAGIC = b"ssshelf:1 "
@@ -51,19 +52,18 @@ class Envelope:
     removed: bool = False
 
     def encode(self) -> bytes:
-        header: dict[str, Any] = {
-            "pk": self.pk,
-            "w": self.write_id,
-            "at": self.written_at,
-            "e": self.entries,
-            "u": self.uniques,
-            "h": self.history,
-            "n": self.sequence,
-            "i": self.incarnation,
-        }
-        if self.removed:
-            header["x"] = 1
-        return MAGIC + compact_json(header).encode() + b"\n" + self.payload
+        return encode_item(
+            self.pk,
+            self.write_id,
+            compact_json(self.written_at),
+            self.payload,
+            self.entries,
+            self.uniques,
+            self.history,
+            self.sequence,
+            self.incarnation,
+            self.removed,
+        )
 
     def entry_write(self, collection: str, encoded: str) -> str | None:
         """The write id of the entry this item is listed under, or ``None``."""
@@ -76,6 +76,30 @@ class Envelope:
     def remembers(self, write_id: str) -> bool:
         """True when ``write_id`` is one of the recent writes that made this item."""
         return write_id in self.history
+
+
+def encode_item(
+    pk: str,
+    write_id: str,
+    written_at: str,
+    payload: bytes,
+    entries: Holdings,
+    uniques: Holdings,
+    history: list[str],
+    sequence: int = 1,
+    incarnation: str = "",
+    removed: bool = False,
+) -> bytes:
+    """The stored form of an item: :meth:`Envelope.encode` without an
+    :class:`Envelope`, ``written_at`` given as JSON already
+    (``compact_json(time)``, made once for a batch of items)."""
+    nested = compact_json({"e": entries, "u": uniques, "h": history})[1:-1]
+    tail = ',"x":1}' if removed else "}"
+    header = (
+        f'{{"pk":{_json_str(pk)},"w":{_json_str(write_id)},"at":{written_at},{nested},'
+        f'"n":{sequence:d},"i":{_json_str(incarnation)}{tail}'
+    )
+    return MAGIC + header.encode() + b"\n" + payload
 
 
 def decode_envelope(data: bytes, *, key: str) -> Envelope:
@@ -124,10 +148,14 @@ class Reservation:
     released: bool = False
 
     def encode(self) -> bytes:
-        body: dict[str, Any] = {"pk": self.pk, "w": self.write_id, "at": self.at}
-        if self.released:
-            body["free"] = 1
-        return compact_json(body).encode()
+        return encode_reservation(self.pk, self.write_id, compact_json(self.at), self.released)
+
+
+def encode_reservation(pk: str, write_id: str, at: str, released: bool = False) -> bytes:
+    """:meth:`Reservation.encode` without a :class:`Reservation`, ``at`` given
+    as JSON already (``compact_json(time)``)."""
+    tail = ',"free":1}' if released else "}"
+    return f'{{"pk":{_json_str(pk)},"w":{_json_str(write_id)},"at":{at}{tail}'.encode()
 
 
 def decode_reservation(data: bytes, *, key: str) -> Reservation:

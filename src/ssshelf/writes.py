@@ -38,7 +38,16 @@ from typing import Any
 
 from . import keys as keycodec
 from ._concurrency import gather_bounded, raise_first
-from .envelope import HISTORY, Envelope, Holdings, Reservation, decode_reservation
+from ._json import compact_json
+from .envelope import (
+    HISTORY,
+    Envelope,
+    Holdings,
+    Reservation,
+    decode_reservation,
+    encode_item,
+    encode_reservation,
+)
 from .errors import (
     AccessDenied,
     AlreadyExistsError,
@@ -356,47 +365,66 @@ class Writer:
         batcher = self.storage
         assert isinstance(batcher, SupportsPutMany)
         layout = self.layout
-        started, now = self._now(), self.clock()
-        attempts: dict[str, _Attempt] = {}
-        #: (plan, reservation key, index of its request)
-        claims: list[tuple[WritePlan, str, int]] = []
+        entry_key, reservation_key = layout.entry_key_escaped, layout.reservation_key
+        started = self._now()
+        at = compact_json(self.clock())
+        write_ids = [_new_write_id(self.rng) for _ in plans]
         requests: list[PutRequest] = []
-        for plan in plans:
-            write_id = _new_write_id(self.rng)
-            attempt = attempts[plan.pk] = _Attempt(write_id, started)
+        #: where the requests of each plan start in ``requests`` (and where its claims do)
+        starts: list[int] = []
+        claims_at: list[int] = []
+        for plan, write_id in zip(plans, write_ids, strict=True):
+            starts.append(len(requests))
             escaped = layout.escaped_pk_of(plan.item_key)
             for c, encs in plan.entries.items():
                 for enc in encs:
-                    key = layout.entry_key_escaped(c, enc, escaped, write_id)
-                    attempt.entries.append(key)
-                    requests.append(PutRequest(key, b""))
+                    requests.append(PutRequest(entry_key(c, enc, escaped, write_id), b""))
+            claims_at.append(len(requests))
             if plan.uniques:
-                body = Reservation(plan.pk, write_id, now).encode()
+                body = encode_reservation(plan.pk, write_id, at)
                 for c, encs in plan.uniques.items():
                     for enc in encs:
-                        key = layout.reservation_key(c, enc)
-                        claims.append((plan, key, len(requests)))
-                        requests.append(PutRequest(key, body, if_absent=True))
+                        requests.append(PutRequest(reservation_key(c, enc), body, True))
+        starts.append(len(requests))
+
+        def attempts(indices: Iterable[int], answers: list[Any] | None) -> dict[str, _Attempt]:
+            """What the tries of ``plans[i]`` wrote, for their clean-up (``answers``
+            None: round 1 got no answer)."""
+            tries: dict[str, _Attempt] = {}
+            for i in indices:
+                attempt = tries[plans[i].pk] = _Attempt(write_ids[i], started)
+                attempt.entries = [r.key for r in requests[starts[i] : claims_at[i]]]
+                for index in range(claims_at[i], starts[i + 1]):
+                    key = requests[index].key
+                    if answers is None:
+                        attempt.unsure.add(key)
+                    elif isinstance(answers[index], str):
+                        attempt.won[key] = answers[index]
+            return tries
+
         try:
             answers = await self._put_many(batcher, requests)
         except BaseException:
-            for plan, key, _ in claims:
-                attempts[plan.pk].unsure.add(key)
-            await self._cleanup_all(attempts)
+            await self._cleanup_all(attempts(range(len(plans)), None))
             raise
-        refused: dict[str, WritePlan] = {}
-        for plan, key, index in claims:
-            answer = answers[index]
-            if isinstance(answer, str):
-                attempts[plan.pk].won[key] = answer
-            else:
-                refused[plan.pk] = plan  # taken: the one-by-one path settles it
-        ready = [plan for plan in plans if plan.pk not in refused] if refused else list(plans)
-        envelopes = [self._new_envelope(plan, attempts[plan.pk]) for plan in ready]
+        #: the plans the one-by-one path settles (a value taken, the item there)
+        refused: list[int] = []
+        for i in range(len(plans)):
+            for k in range(claims_at[i], starts[i + 1]):
+                if not isinstance(answers[k], str):
+                    refused.append(i)
+                    break
+        skip = set(refused)
+        ready = [i for i in range(len(plans)) if i not in skip]
         commits = [
-            PutRequest(plan.item_key, envelope.encode(), if_absent=True)
-            for plan, envelope in zip(ready, envelopes, strict=True)
+            PutRequest(
+                plans[i].item_key,
+                self._new_item(plans[i], write_ids[i], at, answers, claims_at[i]),
+                True,
+            )
+            for i in ready
         ]
+        ready_plans = [plans[i] for i in ready]
         remaining = started + self.policy.commit_window - self._now()
         try:
             if remaining <= 0:
@@ -409,24 +437,42 @@ class Writer:
                 committed = await self._put_many(batcher, commits)
         except (*_NOT_APPLIED, StorageError) as exc:
             if isinstance(exc, OutcomeUnknown):
-                raise self._bulk_unknown(ready, exc) from exc
-            await self._cleanup_all(attempts)
+                raise self._bulk_unknown(ready_plans, exc) from exc
+            await self._cleanup_all(attempts(range(len(plans)), answers))
             return list(plans)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a timeout: the commits may land
-            raise self._bulk_unknown(ready, exc) from exc
+            raise self._bulk_unknown(ready_plans, exc) from exc
         # Committed items are not remembered (KnownVersions): a bulk load of
         # many thousands would only push out what was remembered, and keeping
         # their headers alive costs the garbage collector more than a read
         # saves a later write on a store this fast.
-        for plan, answer in zip(ready, committed, strict=True):
-            if isinstance(answer, str):
-                del attempts[plan.pk]  # committed: what it wrote is the item's now
-            else:
-                refused[plan.pk] = plan  # it exists: replaced one by one
-        await self._cleanup_all(attempts)
-        return [plan for plan in plans if plan.pk in refused]
+        refused += [
+            i for i, answer in zip(ready, committed, strict=True) if not isinstance(answer, str)
+        ]
+        if not refused:
+            return []
+        refused.sort()
+        await self._cleanup_all(attempts(refused, answers))
+        return [plans[i] for i in refused]
+
+    def _new_item(
+        self, plan: WritePlan, write_id: str, at: str, answers: list[Any], claims_at: int
+    ) -> bytes:
+        """The stored form of a new item of a bulk load: its entries written by
+        ``write_id``, its values held by the versions of its claims (the
+        answers from ``claims_at`` on, in the order of ``plan.uniques``)."""
+        entries: Holdings = {
+            c: dict.fromkeys(encs, write_id) for c, encs in plan.entries.items() if encs
+        }
+        versions = iter(answers[claims_at:])
+        uniques: Holdings = {
+            c: {enc: next(versions) for enc in encs} for c, encs in plan.uniques.items() if encs
+        }
+        return encode_item(
+            plan.pk, write_id, at, plan.payload, entries, uniques, [write_id], 1, write_id
+        )
 
     async def _put_many(
         self, batcher: SupportsPutMany, requests: Sequence[PutRequest]
@@ -438,18 +484,6 @@ class Writer:
         )
         raise_first(results)
         return [answer for chunk in results for answer in chunk]  # type: ignore[union-attr]
-
-    def _new_envelope(self, plan: WritePlan, attempt: _Attempt) -> Envelope:
-        write_id, won, reservation_key = attempt.write_id, attempt.won, self.layout.reservation_key
-        entries: Holdings = {
-            c: dict.fromkeys(encs, write_id) for c, encs in plan.entries.items() if encs
-        }
-        uniques: Holdings = {
-            c: {enc: won[reservation_key(c, enc)] for enc in encs}
-            for c, encs in plan.uniques.items()
-            if encs
-        }
-        return self._envelope(plan, None, write_id, entries, uniques)
 
     async def _cleanup_all(self, attempts: dict[str, _Attempt]) -> None:
         await gather_bounded(

@@ -98,6 +98,8 @@ def escape_text(text: str) -> str:
     """Encode a string (its UTF-8 bytes) as by :func:`escape_bytes`."""
     if _UNESCAPED.fullmatch(text):
         return text
+    if text.isascii():  # its UTF-8 bytes are its characters
+        return text.translate(_TRANSLATE)
     try:
         return escape_bytes(text.encode("utf-8"))
     except UnicodeEncodeError:
@@ -235,7 +237,9 @@ def encode_part(part: Any) -> str:
 
 def encode_tuple(parts: KeyTuple) -> str:
     """Encode a tuple of key parts; see the module docstring for guarantees."""
-    return "".join([encode_part(p) for p in parts])
+    return "".join(
+        ["s" + escape_text(p) + _TERMINATOR if type(p) is str else encode_part(p) for p in parts]
+    )
 
 
 def _scan_terminated(text: str, pos: int, terminator: str) -> int:

@@ -239,14 +239,16 @@ class Put(Request):
 
 
 class PutMany(Request):
-    __slots__ = ("puts",)
+    __slots__ = ("puts", "raws")
     operation = "put_many"
     writes = True
     partial = True
 
-    def __init__(self, puts: list[Put]) -> None:
+    def __init__(self, puts: list[Put], raws: set[bytes]) -> None:
         self.key = None
         self.puts = puts
+        #: The keys written (distinct: one a put).
+        self.raws = raws
 
     def describe(self) -> str:
         return f"put_many of {len(self.puts)} objects"

@@ -144,14 +144,18 @@ class SQLiteStorage:
                 " split the batch"
             )
         requests = [self._put(key, data, absent, version) for key, data, absent, version in puts]
-        if len({r.raw for r in requests}) != len(requests):
+        raws = {r.raw for r in requests}
+        if len(raws) != len(requests):
             raise InvalidArgument("put_many needs distinct keys: one write per key a request")
         if not requests:
             return []
-        answers = await self._worker.submit(PutMany(requests))
+        answers = await self._worker.submit(PutMany(requests, raws))
         return cast(builtins.list[str | PreconditionFailed], answers)
 
     def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> Put:
+        if if_version is None and type(data) is bytes:  # the common case, first
+            mode = IF_ABSENT if if_absent else PLAIN
+            return Put(key, _raw_key(key), data, self._versions.next(), mode, None)
         raw = _raw_key(key)
         if if_absent and if_version is not None:
             check_conditions(if_absent, if_version)  # raises, saying why

@@ -400,14 +400,14 @@ def _distinct_writes(live: list[Request], index: int) -> list[Put | PutMany]:
     stretch: list[Put | PutMany] = []
     for request in live[index:]:
         if type(request) is Put:
-            raws: Sequence[bytes] = (request.raw,)
+            if request.raw in keys:
+                break
+            keys.add(request.raw)
         elif type(request) is PutMany:
-            raws = [p.raw for p in request.puts]
+            if not keys.isdisjoint(request.raws):
+                break
+            keys |= request.raws
         else:
-            break
-        known = len(keys)
-        keys.update(raws)
-        if len(keys) != known + len(raws):
             break
         stretch.append(request)
     return stretch

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from ssshelf.errors import OutcomeUnknown, StorageUnavailable
+from ssshelf.errors import InvalidArgument, OutcomeUnknown, PreconditionFailed, StorageUnavailable
+from ssshelf.storages.base import PutRequest, SupportsPutMany
 from ssshelf.testing.sim.history import History, Op, Outcome
 from ssshelf.testing.sim.loop import VirtualTimeLoop
 from ssshelf.testing.sim.schedule import FaultRates, Timing
@@ -201,3 +202,38 @@ def test_requests_are_attributed_to_the_operation_that_sent_them() -> None:
     assert world.quiet == ["p"]
     sends = [e for e in world.trace.events if e[2] == "send"]
     assert sends[0][4] == "a0.0"
+
+
+def test_a_store_with_put_many_applies_each_write_on_its_condition_at_once() -> None:
+    world = World(FaultRates(), Quirks(put_many=True))
+    _, client = world.client()
+    assert isinstance(client, SupportsPutMany) and client.max_put_batch == 5
+
+    async def main() -> list[str | PreconditionFailed]:
+        await client.put("taken", b"old")
+        with pytest.raises(InvalidArgument, match="at most 5"):
+            await client.put_many([PutRequest(f"k{i}", b"") for i in range(6)])
+        with pytest.raises(InvalidArgument, match="distinct"):
+            await client.put_many([PutRequest("a", b""), PutRequest("a", b"")])
+        assert await client.put_many([]) == []
+        return await client.put_many(
+            [PutRequest("a", b"1"), PutRequest("taken", b"new", if_absent=True)]
+        )
+
+    answers = world.run(main)
+    assert isinstance(answers[0], str) and isinstance(answers[1], PreconditionFailed)
+    assert [c.key for c in world.store.log] == ["taken", "a"]
+    assert world.store.table.objects["taken"].data == b"old"
+    assert "put_many ['a', 'taken' if-absent]" in "\n".join(world.trace.lines())
+
+
+def test_a_put_many_whose_answer_is_lost_may_have_been_applied() -> None:
+    world = World(FaultRates(lose_answer=1.0), Quirks(put_many=True))
+    _, client = world.client()
+
+    async def main() -> None:
+        with pytest.raises(OutcomeUnknown):
+            await client.put_many([PutRequest("a", b"1"), PutRequest("b", b"2")])
+
+    world.run(main)
+    assert sorted(world.store.table.objects) == ["a", "b"]

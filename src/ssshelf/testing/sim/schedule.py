@@ -258,10 +258,14 @@ def _random(seed: int) -> ScheduleParams:
         wait_for=0.2,
         think=rng.choice((0.005, 0.05, lease / 10)),
     )
+    quirks = _draw_quirks(rng)
+    # Drawn apart, so that every other draw of a seed is what it was before
+    # stores with put_many were simulated.
+    quirks = replace(quirks, put_many=random.Random(f"put_many:{seed}").random() < 0.3)
     return ScheduleParams(
         seed=seed,
         profile="random",
-        quirks=_draw_quirks(rng),
+        quirks=quirks,
         faults=faults,
         timing=timing,
         lease=lease,
@@ -476,6 +480,27 @@ def _contention(seed: int) -> ScheduleParams:
     )
 
 
+def _bulk(seed: int) -> ScheduleParams:
+    """Bulk loads through ``put_many`` (SQLite's path: ``create_batch``), unique
+    values and pks contended, requests lost, timed out, refused, slow or
+    killed."""
+    rng, p = _quiet_base(seed, "bulk", ops=(3, 8))
+    return replace(
+        p,
+        quirks=replace(p.quirks, put_many=True, content_hash_versions=rng.random() < 0.3),
+        pks=rng.choice((0, 3, 4)),
+        writer_ops={"add_items": 6, "remove_items": 1, "add": 2, "create": 1, "remove": 1},
+        faults=replace(
+            p.faults,
+            lose_answer=rng.uniform(0, 0.15),
+            time_out=rng.uniform(0, 0.05),
+            refuse=rng.uniform(0, 0.1),
+            slow=rng.uniform(0, 0.05),
+            kill=rng.uniform(0, 0.01),
+        ),
+    )
+
+
 #: Profile name -> how a seed becomes a schedule.
 PROFILES: dict[str, Callable[[int], ScheduleParams]] = {
     "random": _random,
@@ -489,6 +514,7 @@ PROFILES: dict[str, Callable[[int], ScheduleParams]] = {
     "cached": _cached,
     "clock-skew": _clock_skew,
     "contention": _contention,
+    "bulk": _bulk,
 }
 
 

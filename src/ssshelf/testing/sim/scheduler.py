@@ -24,11 +24,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ...errors import OutcomeUnknown, PreconditionFailed, StorageUnavailable
+from ...errors import InvalidArgument, OutcomeUnknown, PreconditionFailed, StorageUnavailable
 from ...storages.base import (
     MAX_KEY_BYTES,
     MAX_LIST_LIMIT,
     ListPage,
+    PutRequest,
     StoredObject,
     check_batch,
     check_conditions,
@@ -122,7 +123,10 @@ class Scheduler:
         self.requests = 0
 
     def client(self, actor: ActorState) -> ScheduledClient:
-        """A storage for ``actor``: every request it makes goes through here."""
+        """A storage for ``actor``: every request it makes goes through here
+        (one that offers ``put_many`` when the store's quirks say so)."""
+        if self.store.quirks.put_many:
+            return BatchingClient(self, actor)
         return ScheduledClient(self, actor)
 
     # -- fates ---------------------------------------------------------------
@@ -355,3 +359,26 @@ class ScheduledClient:
 
     async def close(self) -> None:
         """Nothing to release: the store outlives its clients."""
+
+
+class BatchingClient(ScheduledClient):
+    """A :class:`ScheduledClient` that also applies many writes a request
+    (:class:`~ssshelf.storages.base.SupportsPutMany`), as SQLite does: one
+    request, one fate, every write applied at its landing."""
+
+    #: Small, so that a bulk load of a few items takes several requests.
+    max_put_batch = 5
+
+    async def put_many(self, puts: Sequence[PutRequest]) -> list[str | PreconditionFailed]:
+        if len(puts) > self.max_put_batch:
+            raise InvalidArgument(f"put_many takes at most {self.max_put_batch} writes")
+        if len({p.key for p in puts}) != len(puts):
+            raise InvalidArgument("put_many needs distinct keys")
+        for put in puts:
+            check_key(put.key)
+            check_conditions(put.if_absent, put.if_version)
+        if not puts:
+            return []
+        request = Request("put_many", puts=tuple(PutRequest(*p) for p in puts))
+        answers = await self._scheduler.send(self._actor, request)
+        return cast(list[str | PreconditionFailed], answers)

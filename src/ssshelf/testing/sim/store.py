@@ -20,6 +20,7 @@ Set-up and checks use it.
 from __future__ import annotations
 
 import bisect
+import builtins
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from ...storages.base import (
     MAX_KEY_BYTES,
     MAX_LIST_LIMIT,
     ListPage,
+    PutRequest,
     StoredObject,
     check_batch,
     check_conditions,
@@ -57,6 +59,10 @@ class Quirks:
     ``content_hash_versions``: a version is the MD5 of the bytes (S3 ETags),
     so equal bytes share a version.  Otherwise every write gets a new one.
 
+    ``put_many``: the store applies many writes in one request, each on its
+    own condition, all at one instant (SQLite's ``put_many``): bulk loads
+    then take :meth:`~ssshelf.writes.Writer.create_batch`'s path.
+
     ``conflict_rate``: S3's ``409 ConditionalRequestConflict``.  A
     conditional write applied while another conditional write of the same key
     is in flight fails with this probability, without being applied.  (The
@@ -67,6 +73,7 @@ class Quirks:
     conditional_delete: bool = True
     content_hash_versions: bool = False
     conflict_rate: float = 0.0
+    put_many: bool = False
 
     @property
     def enforces_conditional_delete(self) -> bool:
@@ -82,6 +89,8 @@ class Quirks:
             parts.append("md5-versions")
         if self.conflict_rate:
             parts.append(f"409-rate={self.conflict_rate:.2f}")
+        if self.put_many:
+            parts.append("put-many")
         return ",".join(parts) or "none"
 
 
@@ -203,6 +212,20 @@ class SimStore:
         self._changed(Change(now, key, bytes(data), by))
         return version
 
+    def put_many(
+        self, puts: Sequence[PutRequest], *, by: str
+    ) -> builtins.list[str | PreconditionFailed]:
+        """Each write on its own condition, all now: a version or the refusal each."""
+        answers: builtins.list[str | PreconditionFailed] = []
+        for key, data, if_absent, if_version in puts:
+            try:
+                answers.append(
+                    self.put(key, data, if_absent=if_absent, if_version=if_version, by=by)
+                )
+            except PreconditionFailed as refused:
+                answers.append(refused)
+        return answers
+
     def delete(self, key: str, *, if_version: str | None, by: str) -> None:
         current = self.table.objects.get(key)
         if (
@@ -245,10 +268,11 @@ class Request:
     keys: tuple[str, ...] = ()
     after: str | None = None
     limit: int = MAX_LIST_LIMIT
+    puts: tuple[PutRequest, ...] = ()
 
     @property
     def is_write(self) -> bool:
-        return self.kind in ("put", "delete", "delete_many")
+        return self.kind in ("put", "delete", "delete_many", "put_many")
 
     @property
     def is_conditional(self) -> bool:
@@ -269,12 +293,21 @@ class Request:
         if kind == "delete_many":
             store.delete_many(self.keys, by=by)
             return None
+        if kind == "put_many":
+            return store.put_many(self.puts, by=by)
         return store.list(self.key, self.after, self.limit)
 
     def describe(self) -> str:
         """The request in a trace: kind, key(s) and conditions."""
         if self.kind == "delete_many":
             return f"delete_many {list(self.keys)}"
+        if self.kind == "put_many":
+            writes = ", ".join(
+                repr(p.key) + (" if-absent" if p.if_absent else "")
+                + (f" if-version={p.if_version}" if p.if_version is not None else "")
+                for p in self.puts
+            )  # fmt: skip
+            return f"put_many [{writes}]"
         if self.kind == "list":
             after = f" after={self.after!r}" if self.after is not None else ""
             return f"list {self.key!r}{after} limit={self.limit}"

@@ -32,9 +32,9 @@ class WritePlan:
     item_key: str
     payload: bytes
     #: collection -> encoded key tuples the item belongs under
-    entries: Mapping[str, list[str]]
+    entries: Mapping[str, tuple[str, ...]]
     #: unique collection -> encoded values to hold
-    uniques: Mapping[str, list[str]]
+    uniques: Mapping[str, tuple[str, ...]]
 
     def wanted(self) -> list[tuple[str, str]]:
         """Every (collection, encoded key) the item is to be listed under."""
@@ -88,26 +88,28 @@ class Planner(Generic[T]):
             raise SerializationError(
                 f"serialize_item must return bytes, got {type(payload).__name__} for item {pk!r}"
             )
-        entries: dict[str, list[str]] = {}
-        uniques: dict[str, list[str]] = {}
+        # Tuples, not lists: the garbage collector stops tracking a tuple of
+        # strings, and a bulk load holds thousands of plans at once.
+        entries: dict[str, tuple[str, ...]] = {}
+        uniques: dict[str, tuple[str, ...]] = {}
         for name, collection in self.collections.items():
             if only is not None and name != only:
                 held = keep.entries.get(name, {}) if keep is not None else {}
-                entries[name] = list(held)
+                entries[name] = tuple(held)
                 if collection.unique and keep is not None:
-                    uniques[name] = list(keep.uniques.get(name, {}))
+                    uniques[name] = tuple(keep.uniques.get(name, {}))
                 continue
             encoded = self._encode_keys(name, collection, item, pk, tail)
             entries[name] = encoded
             if collection.unique and encoded:
                 for value in encoded:
                     self._check_length(self.layout.reservation_key(name, value), name, value)
-                uniques[name] = list(encoded)
+                uniques[name] = encoded
         return WritePlan(pk, item_key, bytes(payload), entries, uniques)
 
     def _encode_keys(
         self, name: str, collection: Collection[T], item: T, pk: str, tail: int
-    ) -> list[str]:
+    ) -> tuple[str, ...]:
         fixed = len(self.layout.entry_prefix(name)) + tail
         try:
             raw = collection.key(item)
@@ -137,7 +139,7 @@ class Planner(Generic[T]):
                 )
             if encoded not in out:
                 out.append(encoded)
-        return out
+        return tuple(out)
 
     def _check_length(self, key: str, collection: str | None, part: object) -> None:
         size = len(key.encode())

@@ -59,6 +59,9 @@ class Planner(Generic[T]):
         self.collections = collections
         self.layout = layout
         self.max_key_length = max_key_length
+        #: UTF-8 sizes of each collection's entry and reservation prefixes
+        self._entry_prefix = {n: _size(layout.entry_prefix(n)) for n in collections}
+        self._reservation_prefix = {n: _size(layout.reservation_prefix(n)) for n in collections}
 
     def pk_of(self, item: T) -> str:
         """The normalised pk of ``item``; :class:`InvalidKeyError` when it has none."""
@@ -102,15 +105,16 @@ class Planner(Generic[T]):
             encoded = self._encode_keys(name, collection, item, pk, tail)
             entries[name] = encoded
             if collection.unique and encoded:
-                for value in encoded:
-                    self._check_length(self.layout.reservation_key(name, value), name, value)
+                for value in encoded:  # an encoded value is ASCII: its length is its size
+                    if self._reservation_prefix[name] + len(value) > self.max_key_length:
+                        self._check_length(self.layout.reservation_key(name, value), name, value)
                 uniques[name] = encoded
         return WritePlan(pk, item_key, bytes(payload), entries, uniques)
 
     def _encode_keys(
         self, name: str, collection: Collection[T], item: T, pk: str, tail: int
     ) -> tuple[str, ...]:
-        fixed = len(self.layout.entry_prefix(name)) + tail
+        fixed = self._entry_prefix[name] + tail
         try:
             raw = collection.key(item)
         except Exception as exc:
@@ -142,7 +146,7 @@ class Planner(Generic[T]):
         return tuple(out)
 
     def _check_length(self, key: str, collection: str | None, part: object) -> None:
-        size = len(key.encode())
+        size = _size(key)
         if size > self.max_key_length:
             where = f"collection {collection!r}" if collection else "item key"
             raise InvalidKeyError(
@@ -151,3 +155,8 @@ class Planner(Generic[T]):
                 collection=collection,
                 part=part,
             )
+
+
+def _size(key: str) -> int:
+    """UTF-8 size of ``key``."""
+    return len(key) if key.isascii() else len(key.encode())

@@ -354,8 +354,12 @@ def measure(
     """Each of ``variants`` (``manager`` and ``plain`` always among them) at ``n``
     items, ``runs`` times; the median run of each.
 
-    Each run starts with the manager, whose file is the others' source; the
-    others follow in the order given, reversed every other run.
+    Each run starts with the manager, whose file is the others' source, and
+    plain sqlite3 right after it; the others follow in the order given,
+    reversed every other run.  ``paired_ratio_to_plain`` of a variant is the
+    median over the runs of its speed over plain's in the same run: this
+    machine's speed drifts by up to 2x within minutes, and a ratio of two
+    neighbouring measurements drifts far less than a ratio of medians.
     """
     variants = ["manager", "plain", *(v for v in variants if v not in ("manager", "plain"))]
     unknown = set(variants) - set(VARIANTS)
@@ -365,10 +369,10 @@ def measure(
     samples: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for run in range(runs):
         source = work / f"manager-{n}.db"
-        others = [v for v in variants if v != "manager"]
+        others = [v for v in variants if v not in ("manager", "plain")]
         if run % 2:
             others.reverse()
-        for variant in ["manager", *others]:
+        for variant in ["manager", "plain", *others]:
             path = source if variant == "manager" else work / f"{variant}-{n}.db"
             result = child_process(
                 variant, path, n, None if variant.startswith("manager") else source, False
@@ -387,8 +391,14 @@ def measure(
     rows = {v: r["rows"] for v, r in results.items()}
     assert len(set(rows.values())) == 1, f"the variants wrote different rows: {rows}"
     plain = results["plain"]["items_per_second"]
-    for result in results.values():
+    for variant, result in results.items():
         result["ratio_to_plain"] = result["items_per_second"] / plain
+        paired = [
+            mine["items_per_second"] / base["items_per_second"]
+            for mine, base in zip(samples[variant], samples["plain"], strict=True)
+        ]
+        result["paired_ratios_to_plain"] = paired
+        result["paired_ratio_to_plain"] = statistics.median(paired)
     return results
 
 

@@ -115,17 +115,26 @@ def test_sqlite_bulk_phase_reports_the_ratio_and_peak_memory(tmp_path: Path) -> 
     assert len(said) == 3
     with pytest.raises(ValueError, match="unknown variants"):
         sqlite_bulk.measure(10, 1, tmp_path, False, said.append, ("nope",))
+    said.clear()
+    twice = sqlite_bulk.measure(100, 2, tmp_path, False, said.append, ("put_many", "put"))
+    order = [line.split()[4] for line in said]  # "   100 items  run 1  manager  ..."
+    assert order == ["manager", "plain", "put_many", "put", "manager", "plain", "put", "put_many"]
+    assert len(twice["put"]["paired_ratios_to_plain"]) == 2
 
     results: dict[str, Any] = {"errors": {}, "sqlite_bulk": {"300": measured}, "meta": _meta()}
     target = next(t for t in report.targets(results) if t.name.startswith("SQLite bulk"))
+    paired = measured["manager"]["paired_ratios_to_plain"]
+    assert len(paired) == 1 and paired[0] == measured["manager"]["paired_ratio_to_plain"]
     ratio = (
         measured["manager"]["median_items_per_second"]
         / measured["plain"]["median_items_per_second"]
     )
+    assert paired[0] == pytest.approx(ratio)  # one run: the same two measurements
     assert target.passed is (ratio >= report.BULK_RATIO_TARGET)
     text = report.markdown(results)
     assert "## Bulk load on SQLite" in text
     assert "`SQLiteStorage.put_many` of the same rows (diagnostic)" in text
+    assert "at 300 items, run by run (plain measured right after the manager)" in text
 
 
 def test_report_says_whether_it_came_from_one_run() -> None:

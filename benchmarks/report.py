@@ -607,14 +607,17 @@ def _sqlite_bulk_section(results: dict[str, Any]) -> list[str]:
     bulk = results.get("sqlite_bulk")
     if not bulk:
         return []
-    runs = results["meta"]["sizes"]["runs"]
+    runs = ", ".join(
+        f"{len(by_variant['manager'].get('runs_items_per_second', [0]))} at {int(n):,} items"
+        for n, by_variant in sorted(bulk.items(), key=lambda kv: int(kv[0]))
+    )
     lines = [
         "## Bulk load on SQLite",
         "",
         "The same bookmarks with two collections, one of them unique (four objects an "
         "item: the item, two index entries, a reservation), written into a fresh file "
         "with the same table and durability (WAL, `synchronous=FULL`); every variant in a "
-        f"process of its own, {runs} runs alternating, medians; only the writes are timed. "
+        f"process of its own, runs alternating ({runs}), medians; only the writes are timed. "
         "`plain` writes exactly the rows the manager wrote "
         "(`benchmarks/sqlite_bulk.py`).",
         "",

@@ -466,10 +466,14 @@ class Writer:
         entries: Holdings = {
             c: dict.fromkeys(encs, write_id) for c, encs in plan.entries.items() if encs
         }
-        versions = iter(answers[claims_at:])
-        uniques: Holdings = {
-            c: {enc: next(versions) for enc in encs} for c, encs in plan.uniques.items() if encs
-        }
+        uniques: Holdings = {}
+        index = claims_at
+        for c, encs in plan.uniques.items():
+            if encs:
+                held = uniques[c] = {}
+                for enc in encs:
+                    held[enc] = answers[index]
+                    index += 1
         return encode_item(
             plan.pk, write_id, at, plan.payload, entries, uniques, [write_id], 1, write_id
         )

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import itertools
 import logging
 import queue
 import sqlite3
@@ -398,7 +399,7 @@ def _distinct_writes(live: list[Request], index: int) -> list[Put | PutMany]:
     requests writing distinct keys."""
     keys: set[bytes] = set()
     stretch: list[Put | PutMany] = []
-    for request in live[index:]:
+    for request in itertools.islice(live, index, None):
         if type(request) is Put:
             if request.raw in keys:
                 break

@@ -61,7 +61,7 @@ class Quirks:
 
     ``put_many``: the store applies many writes in one request, each on its
     own condition, all at one instant (SQLite's ``put_many``): bulk loads
-    then take :meth:`~ssshelf.writes.Writer.create_batch`'s path.
+    then take ``Writer.create_batch``'s path (``ssshelf.writes``).
 
     ``conflict_rate``: S3's ``409 ConditionalRequestConflict``.  A
     conditional write applied while another conditional write of the same key

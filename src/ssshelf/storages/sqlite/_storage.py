@@ -153,11 +153,9 @@ class SQLiteStorage:
         return cast(builtins.list[str | PreconditionFailed], answers)
 
     def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> Put:
-        common = if_version is None and type(data) is bytes and type(key) is str
-        if common and key.isascii() and 0 < len(key) <= MAX_KEY_BYTES:
-            # the common case, first: an ASCII key is its own UTF-8
+        if if_version is None and type(data) is bytes:  # the common case, first
             mode = IF_ABSENT if if_absent else PLAIN
-            return Put(key, key.encode(), data, self._versions.next(), mode, None)
+            return Put(key, _raw_key(key), data, self._versions.next(), mode, None)
         raw = _raw_key(key)
         if if_absent and if_version is not None:
             check_conditions(if_absent, if_version)  # raises, saying why
@@ -183,6 +181,8 @@ class _VersionTags:
 
 def _raw_key(key: str) -> bytes:
     """``key`` as UTF-8 bytes, after :func:`check_key`'s checks."""
+    if type(key) is str and key.isascii() and 0 < len(key) <= MAX_KEY_BYTES:
+        return key.encode()  # an ASCII key is its own UTF-8: nothing to check
     if type(key) is str and key:
         try:
             raw = key.encode()

@@ -303,10 +303,8 @@ class Request:
             return f"delete_many {list(self.keys)}"
         if self.kind == "put_many":
             writes = ", ".join(
-                repr(p.key) + (" if-absent" if p.if_absent else "")
-                + (f" if-version={p.if_version}" if p.if_version is not None else "")
-                for p in self.puts
-            )  # fmt: skip
+                repr(p.key) + _conditions(p.if_absent, p.if_version) for p in self.puts
+            )
             return f"put_many [{writes}]"
         if self.kind == "list":
             after = f" after={self.after!r}" if self.after is not None else ""
@@ -314,11 +312,15 @@ class Request:
         text = f"{self.kind} {self.key!r}"
         if self.kind == "put":
             text += f" ({len(self.data)} B)"
-        if self.if_absent:
-            text += " if-absent"
-        if self.if_version is not None:
-            text += f" if-version={self.if_version}"
-        return text
+        return text + _conditions(self.if_absent, self.if_version)
+
+
+def _conditions(if_absent: bool, if_version: str | None) -> str:
+    """A write's conditions, as a trace shows them."""
+    text = " if-absent" if if_absent else ""
+    if if_version is not None:
+        text += f" if-version={if_version}"
+    return text
 
 
 class DirectStorage:

@@ -114,13 +114,16 @@ class MotoServer:
 
     ``serial`` (the default) handles one request at a time, ``serial=False``
     a thread a request like the stock ``moto_server`` (see
-    :data:`_MOTO_SERVER`).  stop() terminates and reaps the process; it also
-    exits by itself if this process dies.
+    :data:`_MOTO_SERVER`); ``port`` (default: a free one) is where it listens.
+    stop() terminates and reaps the process; it also exits by itself if this
+    process dies.
     """
 
-    def __init__(self, *, env: dict[str, str] | None = None, serial: bool = True) -> None:
+    def __init__(
+        self, *, env: dict[str, str] | None = None, serial: bool = True, port: int | None = None
+    ) -> None:
         self.serial = serial
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, **(env or {})}
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- closed by stop()

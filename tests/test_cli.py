@@ -303,11 +303,15 @@ def test_list_with_prefix_parts_keys_and_json(cli: CLI) -> None:
     assert [i["pk"] for i in cli.json_lines(out)] == ["p1", "p3", "p5"]
     _, out, _ = cli("list", "by_rank", "--prefix", "int:4")
     assert [i["pk"] for i in cli.json_lines(out)] == ["p4"]
-    _, out, _ = cli("list", "by_rank", "--prefix", "4")
+    code, out, err = cli("list", "by_rank", "--prefix", "4")
     assert out == "", "an untagged part is a string, and ranks are ints"
+    assert code == 2 and "of type int" in err and "'4' is of type str" in err, err
+    code, out, err = cli("list", "by_created", "--prefix", "desc:2024-05-05T10:00:00")
+    assert out == "", "a datetime part needs its tag: desc:datetime:..."
+    assert code == 2 and "of type datetime" in err and "is of type str" in err, err
     _, out, _ = cli("list", "by_created", "--keys", "--limit", "1", "--json")
     document = json.loads(out)
-    assert document["entries"] == [{"key": [{"desc": "2024-05-05T10:00:00"}], "pk": "p5"}]
+    assert document["entries"] == [{"key": [{"desc": "2024-05-05T10:00:00+00:00"}], "pk": "p5"}]
     assert document["after"]
     _, out, _ = cli("list", "by_tag", "--prefix", "py", "--json")
     assert [i["pk"] for i in json.loads(out)["items"]] == [f"p{n}" for n in range(1, 6)]

@@ -1,50 +1,18 @@
-"""The README after ``make demo``: its command-line examples print what they show,
-and what its seed example imports is what ``make demo`` installs."""
+"""What the README's seed example imports is what ``make demo`` installs.  (Its
+console blocks, the command line's among them, run as written in
+``tests/test_readme_as_written.py``.)"""
 
 from __future__ import annotations
 
 import ast
 import re
-import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
-from pathlib import Path
 
-from .console_docs import ROOT, mismatches, read_steps, run_steps
+from .console_docs import ROOT
 
 README = ROOT / "README.md"
-
-
-def cli_section() -> str:
-    text = README.read_text()
-    return text[text.index("## The command line") : text.index("## Examples")]
-
-
-def test_the_cli_examples_print_what_they_show_after_the_demo(tmp_path: Path) -> None:
-    store = f"sqlite:///{tmp_path / 'ssshelf.db'}"
-    demo = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "bookmarks.py")],
-        env={"SSSHELF_URL": store, "PATH": ""},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert demo.returncode == 0, demo.stderr
-    # `. .venv/bin/activate` is what puts `ssshelf` on PATH; the runner does that itself.
-    steps = [s for s in read_steps(cli_section()) if "activate" not in s.command]
-    assert len(steps) == 4
-    # From a directory of its own (export writes backup.jsonl there), with the
-    # repository importable as the README's `--manager examples.…` needs.
-    outputs = run_steps(
-        steps, tmp_path, cwd=tmp_path, env={"SSSHELF_URL": store, "PYTHONPATH": str(ROOT)}
-    )
-    wrong = mismatches(steps, outputs)
-    assert not wrong, "\n\n".join(wrong)
-    assert all(outputs), "every example prints something"
-    assert len((tmp_path / "backup.jsonl").read_text().splitlines()) == 299
 
 
 def test_make_demo_installs_what_the_seed_example_imports() -> None:

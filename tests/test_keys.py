@@ -42,7 +42,22 @@ SCALARS: dict[str, st.SearchStrategy[Any]] = {
     "date": st.dates(),
     "naive": naive_datetimes,
     "aware": aware_datetimes,
+    # naive means UTC: one collection may hold both, ordered as instants
+    "datetime": naive_datetimes | aware_datetimes,
 }
+
+
+def instant(part: Any) -> Any:
+    """A part as the encoding orders it: a naive datetime is the UTC instant."""
+    if isinstance(part, Desc):
+        return Desc(instant(part.value))
+    if isinstance(part, datetime) and part.tzinfo is None:
+        return part.replace(tzinfo=UTC)
+    return part
+
+
+def instants(value: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(instant(p) for p in value)
 
 
 def typed_parts(kind: str, desc: bool) -> st.SearchStrategy[Any]:
@@ -70,8 +85,8 @@ def tuple_pairs(draw: st.DrawFn) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
 @settings(max_examples=600)
 @given(tuple_pairs())
 def test_encoding_preserves_tuple_order(pair: tuple[tuple[Any, ...], tuple[Any, ...]]) -> None:
-    a, b = pair
-    ea, eb = encode_tuple(a), encode_tuple(b)
+    a, b = instants(pair[0]), instants(pair[1])
+    ea, eb = encode_tuple(pair[0]), encode_tuple(pair[1])
     assert (a < b) == (ea.encode() < eb.encode())
     assert (a == b) == (ea == eb)
 
@@ -81,7 +96,7 @@ def test_encoding_preserves_tuple_order(pair: tuple[tuple[Any, ...], tuple[Any, 
 def test_round_trip_and_alphabet(pair: tuple[tuple[Any, ...], tuple[Any, ...]]) -> None:
     for value in pair:
         encoded = encode_tuple(value)
-        assert decode_tuple(encoded) == value
+        assert decode_tuple(encoded) == instants(value)
         assert set(encoded) <= ALLOWED | set("bdistuxBDISTUX"), encoded
         assert "/" not in encoded
 
@@ -95,7 +110,7 @@ def test_prefix_selects_exactly_the_tuples_that_start_with_it(
     for n in range(1, len(a) + 1):
         prefix = a[:n]
         selects = encode_tuple(b).startswith(encode_tuple(prefix))
-        assert selects == (b[:n] == prefix)
+        assert selects == (instants(b[:n]) == instants(prefix))
 
 
 @given(texts, texts)
@@ -117,13 +132,29 @@ def test_known_traps_of_naive_encodings() -> None:
 def test_readable_for_common_values() -> None:
     assert encode_tuple(("python", 2024)) == "spython!i42024"
     assert encode_part(date(2024, 5, 17)) == "d2024-05-17"
-    assert encode_part(datetime(2024, 5, 17, 8, 30)) == "t2024-05-17T083000.000000"
+    assert encode_part(datetime(2024, 5, 17, 8, 30)) == "u2024-05-17T083000.000000"
 
 
 def test_naive_datetime_is_utc_and_aware_compares_by_instant() -> None:
     india = timezone(timedelta(hours=5, minutes=30))
     aware = datetime(2024, 1, 1, 5, 30, tzinfo=india)
     assert decode_tuple(encode_tuple((aware,))) == (datetime(2024, 1, 1, tzinfo=UTC),)
+    # naive is UTC: the same instant encodes the same, and decodes aware
+    assert encode_tuple((datetime(2024, 1, 1),)) == encode_tuple((aware,))
+    assert decode_tuple(encode_tuple((datetime(2024, 1, 1),))) == (
+        datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    # the issue's order: 2025 (naive) after 2020 (aware), both ways round
+    later, earlier = datetime(2025, 6, 1), datetime(2020, 1, 1, tzinfo=UTC)
+    assert encode_tuple((earlier,)) < encode_tuple((later,))
+    assert encode_tuple((Desc(later),)) < encode_tuple((Desc(earlier),))
+    # an aware prefix finds a naive entry
+    assert encode_tuple((later, "x")).startswith(encode_tuple((later.replace(tzinfo=UTC),)))
+
+
+def test_keys_written_before_naive_meant_utc_still_decode() -> None:
+    # the earlier format tagged naive datetimes "t" (and "T" under Desc)
+    assert decode_tuple("t2024-05-17T083000.000000") == (datetime(2024, 5, 17, 8, 30),)
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,7 @@ async def test_paging_with_after_and_bounds(storage: Storage) -> None:
     pages = []
     resp = await m.newest.get_items(max_keys=10)
     pages.append(resp["items"])
-    while "after" in resp:
+    while resp["after"] is not None:
         resp = await m.newest.get_items(max_keys=10, after=resp["after"])
         pages.append(resp["items"])
     assert [len(p) for p in pages] == [10, 10, 5]
@@ -102,7 +102,7 @@ async def test_seed_shape_of_get_keys_and_bad_page_arguments(storage: Storage) -
     m = BookmarkManager(storage)
     await m.add_item(bookmark("1", "https://a", "2024-01-01T00:00:00"))
     resp = await m.newest.get_keys()
-    assert resp["keys"] == ["1"] and "after" not in resp
+    assert resp["keys"] == ["1"] and resp["after"] is None
     with pytest.raises(InvalidArgument):
         await m.newest.get_items(max_keys=0)
     with pytest.raises(InvalidArgument):

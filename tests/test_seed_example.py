@@ -54,7 +54,7 @@ async def test_seed_example_runs_as_written(storage: Storage) -> None:
     assert resp["items"][0]["link"] == "http://google.com"
     # After the JSON round trip created_at is a string, and reads still verify.
     assert isinstance(resp["items"][0]["created_at"], str)
-    assert "after" not in resp
+    assert resp["after"] is None
 
 
 async def test_seed_example_update_and_remove_keep_the_index_right(storage: Storage) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +54,16 @@ def test_a_collection_may_not_hide_a_member() -> None:
             close = Collection()
 
 
-def test_no_storage_and_no_url_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+async def test_no_storage_is_the_embedded_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigurationError, match="SSSHELF_URL"):
-        BookmarkManager()
-    assert list(tmp_path.iterdir()) == []  # no ssshelf.db appeared
+    async with BookmarkManager() as m:  # nothing given, SSSHELF_URL unset
+        assert isinstance(m.storage, SQLiteStorage)
+        await m.add_item(bookmark("a", "https://a", "2024-01-01T00:00:00"))
+    assert (tmp_path / "ssshelf.db").is_file()
+    async with BookmarkManager("sqlite:///ssshelf.db") as again:
+        assert await again.get_item("a") is not None
     monkeypatch.setenv("SSSHELF_URL", "memory://")
     assert isinstance(BookmarkManager().storage, InMemoryStorage)
 
@@ -128,7 +134,91 @@ async def test_bounds_that_cannot_match_are_explained(storage: Storage) -> None:
     with pytest.raises(InvalidArgument, match="has 3 parts but its keys have 2"):
         await m.by_tag.get_items(prefix_parts=["red", Desc("x"), "more"])
     with pytest.raises(InvalidArgument, match="descending; write Desc"):
+        await m.newest.get_items(start=(datetime(2024, 1, 2),))
+    # a part of the wrong type names the type expected, in every bound
+    with pytest.raises(
+        InvalidArgument, match=r"part 0 of its keys is of type datetime .* is of type str"
+    ):
         await m.newest.get_items(start=("2024-01-02T00:00:00",))
+    with pytest.raises(
+        InvalidArgument, match=r"part 0 of its keys is of type str .* 5 is of type int"
+    ):
+        await m.by_tag.get_items(prefix_parts=[5])
+    with pytest.raises(InvalidArgument, match="part 1 of its keys is of type datetime"):
+        await m.by_tag.get_keys(prefix_parts=["red", Desc("2024")])
+    with pytest.raises(InvalidArgument, match="is of type str"):
+        await m.newest.get_items(end=("x",))  # not empty, but unbounded: refused all the same
     with pytest.raises(InvalidArgument, match="does not sort before"):
         await m.newest.get_items(start=(Desc(1),), end=(Desc(5),))
     assert (await m.by_tag.get_items(prefix_parts=["blue"]))["items"] == []  # simply none
+
+
+def _when(item: dict[str, Any]) -> datetime:
+    """The item's time (stored as JSON, it reads back as an ISO string)."""
+    when = item["when"]
+    return datetime.fromisoformat(when) if isinstance(when, str) else when
+
+
+class _When(Collection):
+    def key(self, item: dict[str, Any]) -> Any:
+        return _when(item)
+
+
+class _Newest(Collection):
+    def key(self, item: dict[str, Any]) -> Any:
+        return Desc(_when(item))
+
+
+class _Events(CManager):
+    namespace = "events"
+    item_manager = IManager()
+    when = _When()
+    newest = _Newest()
+
+
+async def test_naive_datetimes_are_utc_and_order_with_aware_ones(storage: Storage) -> None:
+    m = _Events(storage)
+    naive_2025 = {"pk": "a", "when": datetime(2025, 6, 1)}
+    aware_2020 = {"pk": "b", "when": datetime(2020, 1, 1, tzinfo=UTC)}
+    await m.add_items([naive_2025, aware_2020])
+    # both are instants: 2020 first, whichever of them is naive
+    assert [i["pk"] for i in (await m.when.get_items())["items"]] == ["b", "a"]
+    assert [i["pk"] for i in (await m.newest.get_items())["items"]] == ["a", "b"]
+    # an aware prefix finds the naive entry, and a naive one the aware entry
+    found = await m.newest.get_items(prefix_parts=[Desc(datetime(2025, 6, 1, tzinfo=UTC))])
+    assert [i["pk"] for i in found["items"]] == ["a"]
+    found = await m.when.get_items(prefix_parts=[datetime(2020, 1, 1)])
+    assert [i["pk"] for i in found["items"]] == ["b"]
+    assert (await m.check()).ok
+
+
+async def test_keys_written_when_naive_was_its_own_type_are_moved_by_reindex(
+    local_storage: Storage,
+) -> None:
+    """Data from before naive meant UTC: its entries carry the old ``t`` tag.
+    ``check`` reports them, ``reindex`` moves them, and order is right after."""
+    from ssshelf.envelope import decode_envelope
+
+    m = _Events(local_storage)
+    await m.add_items(
+        [
+            {"pk": "a", "when": datetime(2025, 6, 1)},
+            {"pk": "b", "when": datetime(2020, 1, 1, tzinfo=UTC)},
+        ]
+    )
+    # Rewrite item a as the earlier format stored it: a "t" key, its entry.
+    stored = await local_storage.get(m.layout.item_key("a"))
+    assert stored is not None
+    envelope = decode_envelope(stored.data, key=stored.key)
+    ((new_key, write_id),) = envelope.entries["when"].items()
+    old_key = "t" + new_key[1:]
+    envelope.entries["when"] = {old_key: write_id}
+    await local_storage.put(m.layout.entry_key("when", old_key, "a", write_id), b"")
+    await local_storage.delete(m.layout.entry_key("when", new_key, "a", write_id))
+    await local_storage.put(stored.key, envelope.encode(), if_version=stored.version)
+    # The old key decodes, verifies, and sorts apart: before every instant.
+    assert [i["pk"] for i in (await m.when.get_items())["items"]] == ["a", "b"]
+    report = await m.reindex("when")
+    assert report.reindexed == 1
+    assert [i["pk"] for i in (await m.when.get_items())["items"]] == ["b", "a"]
+    assert (await m.check(grace=0)).ok

@@ -178,6 +178,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 async def test_the_typed_manager_sample_runs(url: str) -> None:
     await typed_manager.run(url)
+    await typed_manager.untyped_collections_take_the_managers_type(url)
 
 
 def test_the_typed_blocking_sample_runs(url: str) -> None:

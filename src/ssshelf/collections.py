@@ -10,7 +10,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, NotRequired, Protocol, Self, TypedDict, overload
+from datetime import date, datetime
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Generic,
+    Never,
+    NotRequired,
+    Protocol,
+    Self,
+    TypedDict,
+    TypeVar,
+    overload,
+)
 
 from .errors import ConfigurationError, InvalidArgument, InvalidKeyError
 from .items import IManager
@@ -25,6 +37,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Collection", "Entry", "IndexHost", "ItemsPage", "KeysPage"]
 
+#: The item type of the manager a collection is read through.
+U = TypeVar("U")
+
 
 class ItemsPage(TypedDict, Generic[T]):
     """What :meth:`Collection.get_items` returns (a plain ``dict``)."""
@@ -33,8 +48,8 @@ class ItemsPage(TypedDict, Generic[T]):
     items: list[T]
     #: Storage keys of items that exist but cannot be read back (only when any).
     unreadable: NotRequired[list[str]]
-    #: The cursor for the next page, present only when more may follow.
-    after: NotRequired[str]
+    #: The cursor for the next page; ``None`` on the last page.
+    after: str | None
 
 
 class KeysPage(TypedDict):
@@ -44,8 +59,8 @@ class KeysPage(TypedDict):
     keys: list[str]
     #: The ``(key tuple, pk)`` pairs, in index order.
     entries: list[tuple[KeyTuple, str]]
-    #: The cursor for the next page, present only when more may follow.
-    after: NotRequired[str]
+    #: The cursor for the next page; ``None`` on the last page.
+    after: str | None
 
 
 class IndexHost(Protocol[T]):
@@ -59,6 +74,10 @@ class IndexHost(Protocol[T]):
 
     @property
     def item_manager(self) -> IManager[T]: ...
+
+    def ensure_open(self) -> None:
+        """Raise :class:`~ssshelf.errors.StorageClosed` once the host is closed."""
+        ...
 
     async def verified_page(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage[T]:
         """The items behind ``entries`` that name them, in order."""
@@ -107,15 +126,24 @@ class Collection(Generic[T]):
     if TYPE_CHECKING:
         # For type checkers only (at run time a manager instance holds its
         # bound copy as an instance attribute): ``Manager.every`` is the
-        # declared collection, ``manager.every`` its bound copy of the same
-        # class, readable only through a manager of the same item type.
+        # declared collection.  Through a manager, a collection declared
+        # without a type parameter (the seed's way, a ``Collection[Any]``,
+        # which matches ``Collection[Never]`` only because it is ``Any``)
+        # takes the manager's item type; one declared as ``Collection[Item]``
+        # is its own class, with its own methods, readable only through a
+        # manager of the same item type.
         @overload
         def __get__(self, instance: None, owner: type[object], /) -> Self: ...
 
         @overload
+        def __get__(
+            self: Collection[Never], instance: CManager[U], owner: type[object], /
+        ) -> Collection[U]: ...
+
+        @overload
         def __get__(self, instance: CManager[T], owner: type[object], /) -> Self: ...
 
-        def __get__(self, instance: CManager[T] | None, owner: type[object], /) -> Self: ...
+        def __get__(self, instance: CManager[Any] | None, owner: type[object], /) -> Any: ...
 
     def bind(self, manager: IndexHost[T], name: str) -> Collection[T]:
         """A copy of this collection attached to ``manager`` under ``name``."""
@@ -162,6 +190,7 @@ class Collection(Generic[T]):
                 f"max_keys must be between 1 and {MAX_LIST_LIMIT}, got {max_keys!r}"
             )
         manager = self.manager
+        manager.ensure_open()
         name = self.bound_name
         base = manager.layout.entry_prefix(name)
         prefix = base + self._encode_bound("prefix_parts", prefix_parts)
@@ -189,8 +218,10 @@ class Collection(Generic[T]):
             except ValueError:
                 continue  # not an entry (a stray object under the prefix): never an item
             entries.append(Entry(key, pk, write_id, encoded))
-        if not page.keys and after is None:
-            await self._explain_empty(prefix_parts, start, end)
+        if after is None and not (prefix_parts is None and start is None and end is None):
+            sample = entries[0].key if entries else await self._sample_key()
+            if sample is not None:
+                self._check_bounds(sample, prefix_parts, start, end)
         cursor = None if finished or not page.keys else page.keys[-1][len(base) :]
         return entries, cursor
 
@@ -212,28 +243,33 @@ class Collection(Generic[T]):
             "of a previous page of this collection, or None for the first page"
         )
 
-    async def _explain_empty(
-        self,
-        prefix_parts: Any,
-        start: tuple[Any, ...] | None,
-        end: tuple[Any, ...] | None,
-    ) -> None:
-        """An empty first page asked with bounds: say so if the bounds cannot
-        match this collection's keys (one more list request, only then)."""
-        bounds = [b for b in (prefix_parts, start, end) if b is not None]
-        if not bounds:
-            return
+    async def _sample_key(self) -> KeyTuple | None:
+        """The first key of this collection (one list request), or ``None``."""
         manager = self.manager
         sample_page = await manager.storage.list(
             manager.layout.entry_prefix(self.bound_name), limit=1
         )
         if not sample_page.keys:
-            return
+            return None
         try:
             encoded, _, _ = manager.layout.parse_entry(self.bound_name, sample_page.keys[0])
-            sample = decode_tuple(encoded)
+            return decode_tuple(encoded)
         except ValueError:
-            return
+            return None
+
+    def _check_bounds(
+        self,
+        sample: KeyTuple,
+        prefix_parts: Any,
+        start: tuple[Any, ...] | None,
+        end: tuple[Any, ...] | None,
+    ) -> None:
+        """Refuse bounds that cannot match this collection's keys (``sample`` is
+        one of them): too many parts, a part of another type, or ascending
+        where the keys are descending (or the reverse).  A first page checks
+        its bounds against its first entry, or, when it is empty, against the
+        collection's first key (one more list request, only then): a mistaken
+        bound never comes back as an empty or unbounded page without a word."""
         for what, bound in zip(
             ("prefix_parts", "start", "end"), (prefix_parts, start, end), strict=False
         ):
@@ -246,6 +282,13 @@ class Collection(Generic[T]):
                     f"keys have {len(sample)} (e.g. {sample!r})"
                 )
             for i, (given, stored) in enumerate(zip(parts, sample, strict=False)):
+                expected, got = _kind(stored), _kind(given)
+                if expected != got:
+                    raise InvalidArgument(
+                        f"{what} for collection {self.bound_name!r}: part {i} of its keys is "
+                        f"of type {expected} (e.g. {stored!r}), but {given!r} is of type {got}; "
+                        f"pass a {expected} there, as key(item) returns it"
+                    )
                 if isinstance(stored, Desc) and not isinstance(given, Desc):
                     raise InvalidArgument(
                         f"{what} for collection {self.bound_name!r}: part {i} of its keys is "
@@ -279,21 +322,19 @@ class Collection(Generic[T]):
         """One page of the index without fetching items (one request).
 
         ``resp['keys']`` holds pks in index order, ``resp['entries']`` the
-        ``(key tuple, pk)`` pairs, and ``resp['after']`` (present only when
-        more may follow) the cursor for the next page.  This is an index-only
+        ``(key tuple, pk)`` pairs, and ``resp['after']`` the cursor for the
+        next page (``None`` on the last page).  This is an index-only
         scan: an entry whose write has not committed (or was abandoned by a
         crash) can appear here; :meth:`get_items` verifies every entry.
         """
         entries, cursor = await self.list_entries(
             max_keys, after, prefix_parts, start=start, end=end
         )
-        resp: KeysPage = {
+        return {
             "keys": [e.pk for e in entries],
             "entries": [(e.key, e.pk) for e in entries],
+            "after": cursor,
         }
-        if cursor is not None:
-            resp["after"] = cursor
-        return resp
 
     async def get_items(
         self,
@@ -311,17 +352,16 @@ class Collection(Generic[T]):
         names that exact entry, so a page never shows an item under a key it
         does not hold; such entries (left by in-flight or crashed writes) are
         skipped, which can make a page shorter than ``max_keys``.
-        ``resp['after']`` is present only when more may follow.
+        ``resp['after']`` is the cursor for the next page, ``None`` on the
+        last one: ``get_items(after=resp['after'])`` while it is not ``None``.
         """
         entries, cursor = await self.list_entries(
             max_keys, after, prefix_parts, start=start, end=end
         )
         page = await self.manager.verified_page(self.bound_name, entries)
-        resp: ItemsPage[T] = {"items": page.items}
+        resp: ItemsPage[T] = {"items": page.items, "after": cursor}
         if page.unreadable:
             resp["unreadable"] = page.unreadable
-        if cursor is not None:
-            resp["after"] = cursor
         return resp
 
     async def iter_items(
@@ -342,7 +382,7 @@ class Collection(Generic[T]):
             resp = await self.get_items(max_keys, after, prefix_parts, start=start, end=end)
             for item in resp["items"]:
                 yield item
-            after = resp.get("after")
+            after = resp["after"]
             if after is None:
                 return
 
@@ -380,6 +420,16 @@ class Collection(Generic[T]):
             )
         key = value if isinstance(value, tuple) else (value,)
         return await self.manager.item_by_unique(self.bound_name, self._encode_bound("value", key))
+
+
+def _kind(part: Any) -> str:
+    """The name of a key part's type, as the key encoding tells types apart
+    (``bool`` is not an ``int``, a ``datetime`` not a ``date``; ``Desc`` aside)."""
+    value = part.value if isinstance(part, Desc) else part
+    for kind in (bool, int, str, bytes, datetime, date):
+        if isinstance(value, kind):
+            return kind.__name__
+    return type(value).__name__
 
 
 def _as_parts(parts: Any) -> KeyTuple:

@@ -10,9 +10,13 @@ parts (compared position by position with parts of the same type):
   tuple ``p`` is a prefix of ``a`` (whole parts only).
 
 Supported parts: ``str``, ``int`` (any size and sign), ``bool``, ``bytes``,
-``datetime.date``, ``datetime.datetime`` (naive ones are taken as UTC; aware
-ones are stored in UTC and compare by instant) and :class:`Desc` around any of
-those for a descending (newest-first) order.
+``datetime.date``, ``datetime.datetime`` and :class:`Desc` around any of
+those for a descending (newest-first) order.  Datetimes order as instants: an
+aware one is stored in UTC, a naive one is taken as UTC, and both decode as
+aware UTC datetimes, so naive and aware keys of one collection interleave by
+time and an aware prefix finds a naive entry.  (Keys written before naive
+meant UTC carry their own tag, ``t``: they still decode, as naive datetimes,
+but sort apart from the rest until the collection is reindexed.)
 
 Encoded keys use only ``0-9 A-Z a-z - . _ = ! ) ( ' *`` and never ``/``, so
 ``/`` can separate a key from the primary key that follows it.  Letters,
@@ -30,7 +34,25 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
+from ._seed import decode_str_as_int, encode_int_as_str, reverse
 from .errors import InvalidKeyError
+
+__all__ = [
+    "SEPARATOR",
+    "Desc",
+    "KeyPart",
+    "KeyTuple",
+    "decode_str_as_int",
+    "decode_tuple",
+    "encode_int_as_str",
+    "encode_part",
+    "encode_tuple",
+    "escape_bytes",
+    "escape_text",
+    "normalize_key",
+    "reverse",
+    "unescape_text",
+]
 
 KeyPart: TypeAlias = "str | int | bool | bytes | date | datetime | Desc"
 KeyTuple: TypeAlias = tuple[Any, ...]
@@ -210,9 +232,9 @@ def _encode_part_body(part: Any) -> tuple[str, str]:
     if isinstance(part, bytes):
         return "x", escape_bytes(part) + _TERMINATOR
     if isinstance(part, datetime):
-        if part.tzinfo is None:
-            return "t", _encode_datetime_body(part)
-        return "u", _encode_datetime_body(part.astimezone(UTC))
+        if part.tzinfo is not None and part.utcoffset() is not None:
+            part = part.astimezone(UTC)
+        return "u", _encode_datetime_body(part)  # a naive datetime is UTC already
     if isinstance(part, date):
         return "d", f"{part.year:04d}-{part.month:02d}-{part.day:02d}"
     raise InvalidKeyError(

@@ -23,7 +23,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Self, Type
 from . import repair as maintenance
 from ._concurrency import gather_all
 from .collections import Collection
-from .errors import BulkWriteError, ConfigurationError, SSShelfError
+from .errors import (
+    BulkWriteError,
+    ConfigurationError,
+    InvalidArgument,
+    SSShelfError,
+    StorageClosed,
+)
 from .items import IManager
 from .items.base import T
 from .known import KnownVersions
@@ -101,9 +107,11 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
     give ``Bookmark`` items too.  A subclass without a type parameter (the
     seed's way) is a ``CManager[Any]``.
 
-    ``storage`` is a storage, a storage URL, or ``None`` for ``SSSHELF_URL``.
-    A storage the manager opened itself (from a URL) is closed by
-    :meth:`close`; a storage it was given is left open for its owner.
+    ``storage`` is a storage, a storage URL, or ``None`` for the default:
+    ``SSSHELF_URL`` if set, else the embedded SQLite file ``ssshelf.db`` in
+    the current directory (created on first use).  A storage the manager
+    opened itself (from a URL or the default) is closed by :meth:`close`; a
+    storage it was given is left open for its owner.
     """
 
     _declared_collections: ClassVar[dict[str, Collection[Any]]]
@@ -140,7 +148,14 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
             raise ConfigurationError(
                 f"{type(self).__name__}.item_manager must be an IManager instance"
             )
+        if not (storage is None or isinstance(storage, str | Storage)):
+            raise InvalidArgument(
+                f"{type(self).__name__}() takes a storage (SQLiteStorage('app.db'), "
+                "S3Storage(...), InMemoryStorage()), a storage URL such as "
+                f"'sqlite:///app.db', or None for the default; got {storage!r}"
+            )
         self._owns_storage = storage is None or isinstance(storage, str)
+        self._closed = False
         self.storage: Storage = self._open(storage)
         self.layout = Layout(self.namespace or type(self.item_manager).__name__)
         #: Wall-clock seconds written into objects for people to read; no
@@ -184,13 +199,11 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
 
     @staticmethod
     def _open(storage: Storage | str | None) -> Storage:
+        """The storage a manager runs on: the one given, the one a URL names,
+        or — given nothing — the default (:func:`~ssshelf.storages.url.default_url`:
+        ``SSSHELF_URL``, else the embedded ``sqlite:///ssshelf.db``)."""
         if storage is not None and not isinstance(storage, str):
             return storage
-        if storage is None and not _env_url():
-            raise ConfigurationError(
-                "no storage given: pass one (SQLiteStorage('app.db'), S3Storage(...), a URL "
-                "such as 'sqlite:///app.db') or set SSSHELF_URL"
-            )
         return open_storage(storage)
 
     async def __aenter__(self) -> Self:
@@ -205,14 +218,33 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         await self.close()
 
     async def close(self) -> None:
-        """Close the storage if this manager opened it (from a URL)."""
+        """Close the manager, and its storage if it opened it (from a URL or
+        the default).  Idempotent.  Every later call raises
+        :class:`~ssshelf.errors.StorageClosed` before making any request."""
+        if self._closed:
+            return
+        self._closed = True
         if self._owns_storage:
             await self.storage.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
+    def ensure_open(self) -> None:
+        """Raise :class:`~ssshelf.errors.StorageClosed` if the manager is closed."""
+        if self._closed:
+            raise StorageClosed(
+                f"{type(self).__name__} was closed; open a new manager to go on",
+                operation="closed",
+            )
 
     # -- reading -------------------------------------------------------------
 
     async def get_item_with_version(self, pk: Any) -> Versioned[T] | None:
         """The item and its version tag, or ``None``: one request."""
+        self.ensure_open()
         stored = await self.reader.read_live(normalize_pk(pk))
         if stored is None:
             return None
@@ -225,19 +257,22 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
 
     async def get_items_by_pk(self, pks: Iterable[Any]) -> list[T | None]:
         """Items for many pks, fetched concurrently; ``None`` where absent."""
+        self.ensure_open()
         wanted = [normalize_pk(pk) for pk in pks]
         return await gather_all((self.get_item(pk) for pk in wanted), self.max_concurrency)
 
     async def verified_page(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage[T]:
         """Items behind listed entries, keeping only entries their item names."""
+        self.ensure_open()
         return await self.reader.verified(collection, entries)
 
     async def verified_items(self, collection: str, entries: Sequence[Entry]) -> list[T]:
         """As :meth:`verified_page`, the items only."""
-        return (await self.reader.verified(collection, entries)).items
+        return (await self.verified_page(collection, entries)).items
 
     async def item_by_unique(self, collection: str, encoded: str) -> T | None:
         """The item holding ``encoded`` in unique ``collection``, or ``None``."""
+        self.ensure_open()
         stored = await self.reader.by_unique(collection, encoded)
         return self.reader.deserialize(stored) if stored is not None else None
 
@@ -254,10 +289,13 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         lost and cannot be recovered, :class:`~ssshelf.errors.OutcomeUnknown`
         says the write may or may not have taken effect.
         """
+        self.ensure_open()
+        _check_version("add_item", if_version)
         return await self.writer.put(self.planner.plan(item), expect=if_version)
 
     async def create_item(self, item: T) -> str:
         """Store a new item; :class:`~ssshelf.errors.AlreadyExistsError` if its pk is taken."""
+        self.ensure_open()
         return await self.writer.put(self.planner.plan(item), create_only=True)
 
     async def update_item(
@@ -287,6 +325,15 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         retries: int | None = None,
     ) -> Versioned[T]:
         """As :meth:`update_item`, returning the item as written and its new version."""
+        self.ensure_open()
+        if not callable(fn):
+            raise InvalidArgument(
+                f"update_item takes a function of the item as its second argument, got {fn!r}"
+            )
+        if retries is not None and (
+            not isinstance(retries, int) or isinstance(retries, bool) or retries < 0
+        ):
+            raise InvalidArgument(f"update_item's retries must be an int >= 0, got {retries!r}")
         attempts = (self.write_attempts if retries is None else retries + 1) or 1
         item, version = await self.writer.update(normalize_pk(pk), fn, attempts=attempts)
         return Versioned(item, version)
@@ -298,6 +345,8 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         (it read or wrote it), three otherwise.  With ``if_version`` it
         removes only that version (else :class:`~ssshelf.errors.ConflictError`).
         """
+        self.ensure_open()
+        _check_version("remove_item", if_version)
         return await self.writer.remove(self._pk_to_remove(item_or_pk), expect=if_version)
 
     def _pk_to_remove(self, item_or_pk: Any) -> str:
@@ -311,6 +360,12 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         Returns True if the item was rewritten, False if it was already right
         or is gone.  Other collections are kept as stored.
         """
+        self.ensure_open()
+        if collection not in self.collections:
+            raise InvalidArgument(
+                f"{type(self).__name__} has no collection {collection!r}; "
+                f"it has {sorted(self.collections)}"
+            )
         return bool(await self.writer.reindex(normalize_pk(pk), collection))
 
     # -- maintenance ---------------------------------------------------------
@@ -341,6 +396,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         return await maintenance.reindex(self._maintained(), collection, progress=progress)
 
     def _maintained(self) -> maintenance.Maintained:
+        self.ensure_open()
         return maintenance.Maintained(
             self.storage,
             self.layout,
@@ -367,6 +423,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         saying how many items were written and which one failed.  Returns how
         many items were written.  ``progress(n)`` gets the running count.
         """
+        self.ensure_open()
 
         if isinstance(self.storage, SupportsPutMany) and self.storage.supports_conditional_put:
             return await self._add_in_batches(items, progress)
@@ -431,6 +488,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         self, items_or_pks: Iterable[Any], *, progress: ProgressCallback | None = None
     ) -> int:
         """Remove many items (as :meth:`remove_item`); returns how many existed."""
+        self.ensure_open()
 
         def start(item_or_pk: Any) -> Awaitable[bool]:
             return self.writer.remove(self._pk_to_remove(item_or_pk))
@@ -461,14 +519,14 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
     # -- the blocking twin ------------------------------------------------------
 
     @classmethod
-    def sync(
-        cls, storage_or_url: Storage | str | None = None, **manager_kwargs: Any
-    ) -> SyncManager[Self]:
+    def sync(cls, storage: Storage | str | None = None, **manager_kwargs: Any) -> SyncManager[Self]:
         """This manager without ``await``, for scripts and WSGI apps: see
-        :mod:`ssshelf.blocking`.  Close it (or use it in a ``with`` block)."""
+        :mod:`ssshelf.blocking`.  ``storage`` is what the manager itself takes
+        (positionally or as ``storage=``); close the twin (or use it in a
+        ``with`` block)."""
         from .blocking import open_sync
 
-        return open_sync(cls, storage_or_url, **manager_kwargs)
+        return open_sync(cls, storage, **manager_kwargs)
 
 
 @dataclass(slots=True)
@@ -527,6 +585,15 @@ async def _windowed(
     return counted
 
 
+def _check_version(what: str, version: object) -> None:
+    """A version tag is a ``str`` that a read or write returned, or ``None``."""
+    if version is not None and not isinstance(version, str):
+        raise InvalidArgument(
+            f"{what}'s if_version must be a version tag (a str, as add_item and "
+            f"get_item_with_version return it) or None, got {version!r}"
+        )
+
+
 def _stopped(what: str, failure: tuple[int, Any, BaseException], written: int) -> BulkWriteError:
     index, item, error = failure
     stopped = BulkWriteError(
@@ -538,12 +605,6 @@ def _stopped(what: str, failure: tuple[int, Any, BaseException], written: int) -
     )
     stopped.__cause__ = error
     return stopped
-
-
-def _env_url() -> str | None:
-    import os
-
-    return os.environ.get("SSSHELF_URL") or None
 
 
 __all__ = ["CManager", "ProgressCallback", "SSShelfError", "Versioned"]

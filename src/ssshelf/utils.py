@@ -1,4 +1,4 @@
-"""Small helpers kept from the seed: datetime strings and a JSON dumper."""
+"""Small helpers kept from the seed: datetime strings, seconds and a JSON dumper."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from typing import Any
 from uuid import UUID
 
 from ._json import acyclic_encoder
+from ._seed import datetime_to_secs
+
+__all__ = ["convert_datetime_to_str", "datetime_to_secs", "dump_acyclic", "json_dump"]
 
 
 def convert_datetime_to_str(dt: datetime) -> str:

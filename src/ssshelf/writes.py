@@ -61,6 +61,7 @@ from .errors import (
     OutcomeUnknown,
     PreconditionFailed,
     SSShelfError,
+    StorageClosed,
     StorageError,
     UniqueViolation,
     UnsupportedOperation,
@@ -523,7 +524,7 @@ class Writer:
                 operation="put",
                 key=plan.item_key,
             ) from unknown.__cause__
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, StorageClosed):
             raise  # as after a crash: what this try created is left for repair
         except BaseException:
             await self._cleanup(attempt, plan.pk)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ssshelf import CManager, Collection, Desc
 from ssshelf.items import DataclassItems
@@ -54,9 +55,18 @@ class Bookmarks(CManager[Bookmark]):
     by_tag = ByTag()
 
 
+class NotesByText(Collection):
+    """Declared the seed's way, without a type parameter: read through
+    ``Notes``, it gives ``Note`` items all the same."""
+
+    def key(self, item: Any) -> Any:
+        return item.text
+
+
 class Notes(CManager[Note]):
     namespace = "notes"
     item_manager = DataclassItems(Note, pk="id")
+    by_text = NotesByText()
 
 
 B1 = Bookmark("b1", "https://example.com/1", datetime(2024, 5, 1), ("python",))

@@ -73,7 +73,7 @@ async def run(url: str) -> None:
     assert_type(resp, ItemsPage[Any])
     assert resp["items"][0]["link"] == "http://google.com"
     assert_type(await bookmark_manager.get_item("1"), Any | None)
-    assert_type(bookmark_manager.every, AllBookmarks)
+    assert_type(bookmark_manager.every, Collection[Any])
     assert_type(bookmark_manager.every.iter_items(), AsyncIterator[Any])
     await bookmark_manager.close()
 

@@ -12,7 +12,7 @@ from ssshelf.items import IManager
 from ssshelf.keys import KeyTuple
 from ssshelf.reading import VerifiedPage
 
-from .models import B1, B2, Bookmark, Bookmarks, ByTag, Newest
+from .models import B1, B2, Bookmark, Bookmarks, ByTag, Newest, Note, Notes, NotesByText
 
 
 async def retag(item: Bookmark) -> Bookmark:
@@ -62,7 +62,7 @@ async def run(url: str) -> None:
         assert_type(page, ItemsPage[Bookmark])
         assert_type(page["items"], list[Bookmark])
         assert [b.id for b in page["items"]] == ["b2", "b1"]
-        assert_type(page.get("after"), str | None)
+        assert_type(page["after"], str | None)
         assert_type(m.newest.iter_items(), AsyncIterator[Bookmark])
         assert [b.id async for b in m.by_tag.iter_items(prefix_parts=["s3"])] == ["b2"]
         assert_type(await m.newest.first(), Bookmark | None)
@@ -84,8 +84,22 @@ async def run(url: str) -> None:
         assert await m.get_item("b1") is None
 
 
+async def untyped_collections_take_the_managers_type(url: str) -> None:
+    """A collection declared without a type parameter, read through a typed
+    manager, gives the manager's items."""
+    async with Notes(url) as notes:
+        assert_type(notes.by_text, Collection[Note])
+        await notes.add_item(Note("n1", "hello"))
+        page = await notes.by_text.get_items(prefix_parts=["hello"])
+        assert_type(page, ItemsPage[Note])
+        assert_type(page["items"], list[Note])
+        assert [n.id for n in page["items"]] == ["n1"]
+        assert_type(notes.by_text.iter_items(), AsyncIterator[Note])
+        assert_type(Notes.by_text, NotesByText)
+
+
 def untyped_collections_give_any(m: Bookmarks) -> None:
-    """A collection declared without a type parameter stays Collection[Any]."""
+    """A collection declared without a type parameter, on its own, is a Collection[Any]."""
 
     class Loose(Collection):
         def key(self, item: Any) -> Any:

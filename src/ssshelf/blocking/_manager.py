@@ -64,7 +64,7 @@ async def _build_manager(
     if isinstance(storage_or_url, Storage):
         storage = owned = storage_or_url
     else:
-        # The manager's own rule: a URL, SSSHELF_URL, or an error (no default file).
+        # The manager's own rule: a URL, else SSSHELF_URL, else the embedded default.
         storage = owned = manager_class._open(storage_or_url)
     try:
         manager = manager_class(GatedStorage(storage), **manager_kwargs)

@@ -34,12 +34,15 @@ class Console:
             self.out.write(data.decode("utf-8", errors="backslashreplace"))
 
     def note(self, text: str) -> None:
-        """A remark for a person on stderr (never mixed into results)."""
+        """A remark for a person on stderr (never mixed into results), after the
+        results written so far (so that both streams read in order on one screen)."""
+        self.out.flush()
         self.err.write(self.mask(text) + "\n")
 
     def error(self, text: str) -> None:
         """One ``ssshelf: error: …`` line on stderr (a multi-line message is joined)."""
         one_line = " ".join(part.strip() for part in text.splitlines() if part.strip())
+        self.out.flush()
         self.err.write(f"ssshelf: error: {self.mask(one_line)}\n")
 
     def mask(self, text: str) -> str:

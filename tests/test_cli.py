@@ -26,6 +26,7 @@ from ssshelf.cli.console import Console
 from ssshelf.managers import CManager
 from ssshelf.storages.sqlite import SQLiteStorage
 from ssshelf.storages.url import open_storage
+from ssshelf.testing import FaultyStorage, SimulatedCrash
 
 MANAGER_MODULE = textwrap.dedent(
     '''
@@ -365,22 +366,46 @@ def test_stats_counts_items_entries_and_reservations(cli: CLI) -> None:
     assert json.loads(out) == {
         "namespace": "links",
         "items": 5,
+        "item_objects": 5,
         "collections": {
-            "by_created": {"entries": 5, "unique": False},
-            "by_tag": {"entries": 8, "unique": False},
-            "by_rank": {"entries": 5, "unique": False},
-            "by_alias": {"entries": 2, "unique": True, "reservations": 2},
+            "by_created": {"items": 5, "entries": 5, "unique": False},
+            "by_tag": {"items": 8, "entries": 8, "unique": False},
+            "by_rank": {"items": 5, "entries": 5, "unique": False},
+            "by_alias": {"items": 2, "entries": 2, "unique": True, "reservations": 2},
         },
     }
-    code, out, _ = cli("stats")
+    code, out, err = cli("stats")
     assert out.splitlines() == [
         "namespace links",
-        "items              5 items",
-        "by_created         5 entries",
-        "by_tag             8 entries",
-        "by_rank            5 entries",
-        "by_alias           2 entries, 2 reservations (unique)",
+        "items              5 items (5 item objects)",
+        "by_created         5 items, 5 entries",
+        "by_tag             8 items, 8 entries",
+        "by_rank            5 items, 5 entries",
+        "by_alias           2 items, 2 entries, 2 reservations (unique)",
     ]
+    assert err == ""
+
+
+def test_stats_counts_items_apart_from_what_removals_and_crashes_left(cli: CLI) -> None:
+    cli.seed()
+    links = cli.manager()
+    crashing = type(links)(FaultyStorage(links.storage, crash_after=2))
+
+    async def leave_garbage() -> None:
+        await links.remove_item("p1")  # a tombstone stays, and no entries
+        with pytest.raises(SimulatedCrash):  # entries land, the item never does
+            await crashing.add_item({"pk": "p9", "created_at": "2024-06-01T00:00:00", "rank": 9})
+        await links.storage.close()
+
+    asyncio.run(leave_garbage())
+    code, out, err = cli("stats", "--json")
+    counts = json.loads(out)
+    assert code == 0 and err == ""
+    assert (counts["items"], counts["item_objects"]) == (4, 5)
+    assert counts["collections"]["by_created"] == {"items": 4, "entries": 5, "unique": False}
+    code, out, err = cli("stats")
+    assert code == 0 and "items              4 items (5 item objects)" in out
+    assert "ssshelf repair" in err
 
 
 # -- check, repair, reindex -------------------------------------------------------

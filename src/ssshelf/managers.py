@@ -270,6 +270,11 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         """As :meth:`verified_page`, the items only."""
         return (await self.verified_page(collection, entries)).items
 
+    async def count_verified(self, collection: str, entries: Sequence[Entry]) -> int:
+        """How many of listed ``entries`` their item names (see :meth:`verified_page`)."""
+        self.ensure_open()
+        return await self.reader.count_verified(collection, entries)
+
     async def item_by_unique(self, collection: str, encoded: str) -> T | None:
         """The item holding ``encoded`` in unique ``collection``, or ``None``."""
         self.ensure_open()

@@ -180,6 +180,25 @@ class ItemReader(Generic[T]):
             await self._repair(collection, dangling)
         return page
 
+    async def count_verified(self, collection: str, entries: Sequence[Entry]) -> int:
+        """How many of ``entries`` their item names (the entries :meth:`verified`
+        would keep), without deserialising any item.  Each distinct pk is read
+        once, all concurrently; an item that cannot be read back is not counted."""
+        pks = list(dict.fromkeys(e.pk for e in entries))
+        reads = await gather_bounded((self.read(pk) for pk in pks), self.concurrency)
+        by_pk: dict[str, Stored] = {}
+        for pk, result in zip(pks, reads, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, CorruptItemError):
+                raise result
+            if isinstance(result, Stored) and result.live:
+                by_pk[pk] = result
+        return sum(
+            1
+            for entry in entries
+            if (found := by_pk.get(entry.pk)) is not None
+            and found.envelope.entry_write(collection, entry.encoded) == entry.write_id
+        )
+
     async def _repair(self, collection: str, dangling: Sequence[Entry]) -> None:
         """Delete dangling entries that are dangling by a fresh read and old by the store."""
         keys = [self.layout.entry_key(collection, e.encoded, e.pk, e.write_id) for e in dangling]

@@ -40,6 +40,8 @@ def run(url: str) -> None:
         assert [b.id for b in page["items"]] == ["b2", "b1"]
         assert_type(m.newest.iter_items(), Iterator[Bookmark])
         assert [b.id for b in m.by_tag.iter_items(prefix_parts=["s3"])] == ["b2"]
+        assert_type(m.by_tag.count(prefix_parts=["s3"]), int)
+        assert m.by_tag.count(prefix_parts=["s3"]) == 1
         assert_type(m.by_url.get_item("https://example.com/2"), Bookmark | None)
         assert_type(m.by_tag.get_keys(), KeysPage)
         assert_type(m.by_tag.iter_keys(), Iterator[tuple[KeyTuple, str]])

@@ -66,6 +66,8 @@ async def run(url: str) -> None:
         assert_type(m.newest.iter_items(), AsyncIterator[Bookmark])
         assert [b.id async for b in m.by_tag.iter_items(prefix_parts=["s3"])] == ["b2"]
         assert_type(await m.newest.first(), Bookmark | None)
+        assert_type(await m.newest.count(), int)
+        assert await m.by_tag.count(prefix_parts=["s3"]) == 1
         assert_type(await m.by_url.get_item("https://example.com/2"), Bookmark | None)
         keys = await m.by_tag.get_keys()
         assert_type(keys, KeysPage)

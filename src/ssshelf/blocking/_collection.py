@@ -61,8 +61,8 @@ def no_twin_message(owner: object, name: str, via: str) -> str:
 
 class SyncCollection(Generic[C_co]):
     """The blocking twin of a bound collection (``m.<name>`` of a blocking
-    manager): ``get_items``, ``get_keys``, ``list_entries`` and ``get_item``
-    return what their async originals return; ``iter_items`` and
+    manager): ``get_items``, ``get_keys``, ``list_entries``, ``get_item``,
+    ``count`` and ``count_entries`` return what their async originals return; ``iter_items`` and
     ``iter_keys`` return plain iterators that fetch one page at a time.
 
     Every parameter and return type is the async method's own.  Async
@@ -97,6 +97,14 @@ class SyncCollection(Generic[C_co]):
 
     def get_item(self: SyncCollection[api.GetItem[P, R]], *args: P.args, **kwargs: P.kwargs) -> R:
         return self._loop_thread.call(self.collection.get_item, *args, **kwargs)
+
+    def count(self: SyncCollection[api.Count[P, R]], *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._loop_thread.call(self.collection.count, *args, **kwargs)
+
+    def count_entries(
+        self: SyncCollection[api.CountEntries[P, R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        return self._loop_thread.call(self.collection.count_entries, *args, **kwargs)
 
     def iter_items(
         self: SyncCollection[api.IterItems[P, R]], *args: P.args, **kwargs: P.kwargs

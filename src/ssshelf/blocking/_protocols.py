@@ -135,3 +135,13 @@ class IterItems(Protocol[P, R_co]):
 class IterKeys(Protocol[P, R_co]):
     @property
     def iter_keys(self) -> Callable[P, AsyncIterator[R_co]]: ...
+
+
+class Count(Protocol[P, R_co]):
+    @property
+    def count(self) -> Callable[P, Awaitable[R_co]]: ...
+
+
+class CountEntries(Protocol[P, R_co]):
+    @property
+    def count_entries(self) -> Callable[P, Awaitable[R_co]]: ...

@@ -98,6 +98,12 @@ class OutcomeUnknown(StorageUnavailable):
     """
 
 
+class NotSent(StorageUnavailable):
+    """A request was never sent: it waited for the client's own request slots
+    past the deadline its caller set (see :mod:`ssshelf.storages.sending`).
+    It changed nothing."""
+
+
 class BucketNotFound(StorageError):
     """The configured bucket does not exist."""
 

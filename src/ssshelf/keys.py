@@ -40,8 +40,6 @@ from .errors import InvalidKeyError
 __all__ = [
     "SEPARATOR",
     "Desc",
-    "KeyPart",
-    "KeyTuple",
     "decode_str_as_int",
     "decode_tuple",
     "encode_int_as_str",

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 from . import repair as maintenance
-from ._concurrency import gather_all
+from ._concurrency import gather_all, gather_bounded
 from .collections import Collection
 from .errors import (
     BulkWriteError,
@@ -451,22 +451,40 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
 
         Batches of items go through :meth:`Writer.create_batch` (each round
         one request per thousand objects), a few batches in flight; what a
-        batch cannot create (an item that exists, a taken value, a pk given
-        twice) is then written one by one, in input order."""
+        batch cannot create (an item that exists, a taken value) is then
+        written one by one.  An item that shares its pk or a unique value with
+        an earlier item of its batch is written after the batch, in input
+        order, so that it gets the answer it would get one by one."""
 
-        async def store(plans: list[WritePlan], again: list[WritePlan]) -> bool:
-            leftovers = await self.writer.create_batch(plans) if plans else []
-            await gather_all((self.writer.put(p) for p in leftovers), self.max_concurrency)
-            for plan in again:  # the same pk twice: the later one last
-                await self.writer.put(plan)
+        async def store(plans: list[_Planned], again: list[_Planned]) -> bool:
+            leftovers = await self.writer.create_batch([p.plan for p in plans]) if plans else []
+            written = len(plans) - len(leftovers)
+            by_plan = {id(p.plan): p for p in plans}
+            retried = [by_plan[id(plan)] for plan in leftovers]
+            results = await gather_bounded(
+                (self.writer.put(p.plan) for p in retried), self.max_concurrency
+            )
+            failed = [(p, r) for p, r in zip(retried, results, strict=True) if _failed(r)]
+            written += len(retried) - len(failed)
+            if failed:
+                first, error = min(failed, key=lambda f: f[0].index)
+                assert isinstance(error, BaseException)
+                raise _ItemFailed(first.index, first.item, error, written)
+            for planned in again:  # after the batch, one by one, in input order
+                try:
+                    await self.writer.put(planned.plan)
+                except SSShelfError as exc:
+                    raise _ItemFailed(planned.index, planned.item, exc, written) from exc
+                written += 1
             return True
 
         def batches() -> Iterator[_Job]:
             numbered = enumerate(items)
             while True:
-                plans: list[WritePlan] = []
-                again: list[WritePlan] = []
+                plans: list[_Planned] = []
+                again: list[_Planned] = []
                 seen: set[str] = set()
+                values: set[tuple[str, str]] = set()
                 first: tuple[int, Any] | None = None
                 failed: _Job | None = None
                 for index, item in numbered:
@@ -476,8 +494,11 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
                         failed = _Job(index, item, 0, None, exc)
                         break
                     first = first or (index, item)
-                    (again if plan.pk in seen else plans).append(plan)
+                    claims = plan.values()
+                    shares = plan.pk in seen or any(v in values for v in claims)
+                    (again if shares else plans).append(_Planned(index, item, plan))
                     seen.add(plan.pk)
+                    values.update(claims)
                     if len(plans) + len(again) == self.bulk_batch:
                         break
                 if first is not None:
@@ -534,6 +555,32 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         return open_sync(cls, storage, **manager_kwargs)
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """An item of a bulk load, planned, and where it was in the input."""
+
+    index: int
+    item: Any
+    plan: WritePlan
+
+
+class _ItemFailed(Exception):
+    """One item of a batch failed: ``written`` items of the batch were stored."""
+
+    def __init__(self, index: int, item: Any, error: BaseException, written: int) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.item = item
+        self.error = error
+        self.written = written
+
+
+def _failed(result: object) -> bool:
+    if isinstance(result, BaseException) and not isinstance(result, Exception):
+        raise result  # cancelled: not an item's failure
+    return isinstance(result, BaseException)
+
+
 @dataclass(slots=True)
 class _Job:
     """One piece of a bulk operation: ``count`` items from input position ``index``."""
@@ -572,6 +619,12 @@ async def _windowed(
             for task in finished:
                 job = pending.pop(task)
                 error = task.exception()
+                if isinstance(error, _ItemFailed):  # one item of a batch: blame it
+                    done += error.written
+                    counted += error.written
+                    if failure is None or error.index < failure[0]:
+                        failure = (error.index, error.item, error.error)
+                    continue
                 if error is not None:
                     if failure is None or job.index < failure[0]:
                         failure = (job.index, job.item, error)

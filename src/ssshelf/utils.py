@@ -12,7 +12,7 @@ from uuid import UUID
 from ._json import acyclic_encoder
 from ._seed import datetime_to_secs
 
-__all__ = ["convert_datetime_to_str", "datetime_to_secs", "dump_acyclic", "json_dump"]
+__all__ = ["convert_datetime_to_str", "datetime_to_secs", "json_dump"]
 
 
 def convert_datetime_to_str(dt: datetime) -> str:

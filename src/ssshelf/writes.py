@@ -32,11 +32,12 @@ import enum
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import keys as keycodec
+from ._admission import admission_for
 from ._concurrency import gather_bounded, raise_first
 from ._json import compact_json
 from .envelope import (
@@ -58,11 +59,13 @@ from .errors import (
     InvalidArgument,
     InvalidKeyError,
     ItemNotFound,
+    NotSent,
     OutcomeUnknown,
     PreconditionFailed,
     SSShelfError,
     StorageClosed,
     StorageError,
+    StorageUnavailable,
     UniqueViolation,
     UnsupportedOperation,
 )
@@ -70,13 +73,16 @@ from .known import KnownVersions
 from .layout import Layout
 from .planning import Planner, WritePlan
 from .reading import CLOCK_RESOLUTION, ItemReader, Stored, older_than
+from .storages import sending
 from .storages.base import MAX_DELETE_BATCH, PutRequest, Storage, SupportsPutMany, read_fresh
+from .storages.sending import SendLog
 
 log = logging.getLogger("ssshelf")
 
 #: Errors a request raises only when it was not applied (refused or never sent).
 _NOT_APPLIED = (
     PreconditionFailed,
+    NotSent,
     InvalidKeyError,
     InvalidArgument,
     ConfigurationError,
@@ -124,6 +130,16 @@ class _Again(Exception):
     def __init__(self, wait: float = 0.0) -> None:
         super().__init__(wait)
         self.wait = wait
+
+
+class _Late(_Again):
+    """The commit was not sent: its window ran out first (the store queued or
+    answered round 1 too slowly).  Nothing of it landed; try again afresh."""
+
+
+#: Tries in a row whose commits could not be sent in their window before a
+#: write gives up (the store is too slow for the lease, not merely busy).
+LATE_TRIES = 3
 
 
 class _Unknown(Exception):
@@ -219,13 +235,16 @@ class Writer:
             self._require_conditional(_what(expect, create_only))
         rules = _Rules(expect, create_only)
         last = wait = 0.0
+        late = 0
+        #: what a lost create found in place of an item, to build on next
+        found: Hint = ABSENT
         for tries in range(self.policy.attempts):
             if tries:
                 await self._back_off(tries - 1, last, wait)
             if create_only:
-                # A create is tried without reading; after that, from a read
-                # (a tombstone is "no item" to build on, not an item).
-                hint: Hint = None if tries else ABSENT
+                # A create is tried without reading; after a lost try, on what
+                # was read in its place (a tombstone is "no item" to build on).
+                hint: Hint = found
             else:
                 hint = self._hint(plan.pk, expect, first=assume_new and not tries)
             started, wait = self._now(), 0.0
@@ -233,10 +252,16 @@ class Writer:
                 return await self._attempt(plan, hint, rules)
             except _Lost:
                 self.known.forget(plan.pk)
-                if create_only and (tries or not self._needs_tombstone):
-                    raise AlreadyExistsError(
-                        f"an item with pk {plan.pk!r} already exists", pk=plan.pk
-                    ) from None
+                if create_only:
+                    # Refused: an object is in the way, or the one built on is
+                    # gone (a tombstone purged meanwhile).  Only an item makes
+                    # it "already exists".
+                    current = await self.reader.read(plan.pk, fresh=True, for_write=True)
+                    if current is not None and current.live:
+                        raise AlreadyExistsError(
+                            f"an item with pk {plan.pk!r} already exists", pk=plan.pk
+                        ) from None
+                    found = current if current is not None else ABSENT
                 if expect is not None:
                     raise ConflictError(
                         f"item {plan.pk!r} changed since version {expect!r}", pk=plan.pk
@@ -244,6 +269,7 @@ class Writer:
             except _Again as again:
                 self.known.forget(plan.pk)
                 wait = again.wait
+                late = self._count_late(again, late, plan.pk, plan.item_key)
             last = self._now() - started
         raise ConflictError(
             f"writing item {plan.pk!r} lost to concurrent writers {self.policy.attempts} times",
@@ -259,6 +285,7 @@ class Writer:
         """
         self._require_conditional("update_item")
         last = wait = 0.0
+        late = 0
         for tries in range(attempts):
             if tries:
                 await self._back_off(tries - 1, last, wait)
@@ -279,6 +306,7 @@ class Writer:
             except (_Lost, _Again) as lost:
                 self.known.forget(pk)
                 wait = lost.wait if isinstance(lost, _Again) else 0.0
+                late = self._count_late(lost, late, pk, plan.item_key)
                 last = self._now() - started
                 continue
             return new_item, version
@@ -300,21 +328,29 @@ class Writer:
             plan.uniques.get(collection, [])
         ) == set(held.uniques.get(collection, {})):
             return False
-        try:
-            await self._attempt(plan, base, _Rules(expect=base.version))
-        except (_Lost, _Again):
-            self.known.forget(pk)
-            raise ConflictError(
-                f"item {pk!r} changed while it was reindexed; run again", pk=pk
-            ) from None
-        return True
+        late = 0
+        while True:
+            try:
+                await self._attempt(plan, base, _Rules(expect=base.version))
+                return True
+            except _Late as again:  # not sent at all: the same write, once more
+                late = self._count_late(again, late, pk, plan.item_key)
+            except (_Lost, _Again):
+                self.known.forget(pk)
+                raise ConflictError(
+                    f"item {pk!r} changed while it was reindexed; run again", pk=pk
+                ) from None
 
     async def remove(self, pk: str, *, expect: str | None = None) -> bool:
-        """Remove an item and what it holds; False if there was none."""
+        """Remove an item and what it holds; False if there was none.
+
+        Where writes are conditional the removal is a commit like any other
+        (a tombstone written on the version it replaces), settled by the same
+        rule when its answer is lost (:meth:`_settle`)."""
         if expect is not None:
             self._require_conditional("remove_item with if_version")
-        key = self.layout.item_key(pk)
         last = 0.0
+        late = 0
         for tries in range(self.policy.attempts):
             if tries:
                 await self._back_off(tries - 1, last)
@@ -330,26 +366,62 @@ class Writer:
                 raise ConflictError(
                     f"item {pk!r} is at version {base.version!r}, not {expect!r}", pk=pk
                 )
-            tombstone = self._tombstone(base) if self._needs_tombstone else None
             try:
-                async with asyncio.timeout(self.policy.commit_window):
-                    await self._delete_item(key, base, tombstone)
-            except _NOT_APPLIED:
+                async with self._admitted(2):
+                    await self._remove_once(pk, base)
+            except (_Lost, _Again) as lost:
                 self.known.forget(pk)
-                if expect is not None:
+                late = self._count_late(lost, late, pk, base.key)
+                if expect is not None and not isinstance(lost, _Late):
                     raise ConflictError(f"item {pk!r} changed since {expect!r}", pk=pk) from None
                 last = self._now() - started
                 continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if await self._removal_outcome(pk, base, tombstone, exc) is _Outcome.NOT_APPLIED:
-                    last = self._now() - started
-                    continue
             self.known.forget(pk)
             await self._release(pk, base.envelope, None, [])
             return True
         raise ConflictError(f"removing item {pk!r} lost to concurrent writers", pk=pk)
+
+    async def _remove_once(self, pk: str, base: Stored) -> None:
+        """One try of a removal: returns once it took effect; raises _Lost or
+        _Again (it did not), or OutcomeUnknown."""
+        if self._needs_tombstone:
+            tombstone = self._tombstone(base)
+            try:
+                await self._commit(
+                    pk, base.key, tombstone.encode(), base, tombstone.write_id, removal=True
+                )
+            except _Unknown as unknown:
+                raise OutcomeUnknown(
+                    f"removing item {pk!r}: the answer was lost ({unknown.__cause__!r}) and the "
+                    "item's history cannot tell whether the removal took effect; it may or may "
+                    "not be removed",
+                    operation="delete",
+                    key=base.key,
+                ) from unknown.__cause__
+            return
+        try:
+            async with asyncio.timeout(self.policy.commit_window):
+                if self.storage.supports_conditional_delete:
+                    await self.storage.delete(base.key, if_version=base.version)
+                else:
+                    await self.storage.delete(base.key)
+        except PreconditionFailed:
+            raise _Lost from None
+        except _NOT_APPLIED:
+            raise
+        except Exception as exc:  # a timeout, a lost answer: it may have landed
+            self.known.forget(pk)
+            try:
+                current = await self.reader.read(pk, fresh=True, for_write=True)
+            except SSShelfError:
+                current = base
+            if current is not None:
+                raise OutcomeUnknown(
+                    f"removing item {pk!r}: the answer was lost and the request may still "
+                    "take effect",
+                    operation="delete",
+                    key=base.key,
+                ) from exc
 
     async def create_batch(self, plans: Sequence[WritePlan]) -> list[WritePlan]:
         """Store new items in bulk, on a store that applies many writes per request.
@@ -425,38 +497,50 @@ class Writer:
             )
             for i in ready
         ]
-        ready_plans = [plans[i] for i in ready]
-        remaining = started + self.policy.commit_window - self._now()
-        try:
-            if remaining <= 0:
-                raise StorageError(
-                    "a bulk load's first round took longer than the commit window; "
-                    "its items are written one by one",
-                    operation="put_many",
-                )
-            async with asyncio.timeout(remaining):
-                committed = await self._put_many(batcher, commits)
-        except (*_NOT_APPLIED, StorageError) as exc:
-            if isinstance(exc, OutcomeUnknown):
-                raise self._bulk_unknown(ready_plans, exc) from exc
-            await self._cleanup_all(attempts(range(len(plans)), answers))
-            return list(plans)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a timeout: the commits may land
-            raise self._bulk_unknown(ready_plans, exc) from exc
+        # Each request of the commits is settled on its own: one that failed
+        # before anything was applied says nothing of the others, which may
+        # have committed (and must then keep everything they wrote).
+        window_end = started + self.policy.commit_window
+        send_by = window_end - min(1.0, self.policy.commit_window / 10)
+        size = batcher.max_put_batch
+        chunks = [(ready[i : i + size], commits[i : i + size]) for i in range(0, len(ready), size)]
+
+        async def commit(chunk: list[PutRequest]) -> list[str | PreconditionFailed]:
+            if self._now() >= send_by:
+                raise NotSent("a bulk load's commits were not sent: their window ran out")
+            with sending.send_by(send_by):
+                async with asyncio.timeout_at(window_end):
+                    return await batcher.put_many(chunk)
+
+        results = await gather_bounded((commit(c) for _, c in chunks), self.policy.concurrency)
+        not_applied: list[int] = []
+        unknown: list[int] = []
+        cause: BaseException | None = None
+        for (indices, _), result in zip(chunks, results, strict=True):
+            if isinstance(result, list):
+                refused += [
+                    i for i, a in zip(indices, result, strict=True) if not isinstance(a, str)
+                ]
+            elif isinstance(result, _NOT_APPLIED) or (
+                isinstance(result, StorageError) and not isinstance(result, OutcomeUnknown)
+            ):
+                not_applied += indices  # the put_many contract: nothing of it was applied
+            elif isinstance(result, Exception):  # a timeout, a lost answer: it may have landed
+                unknown += indices
+                cause = cause or result
+            else:
+                raise result
         # Committed items are not remembered (KnownVersions): a bulk load of
         # many thousands would only push out what was remembered, and keeping
         # their headers alive costs the garbage collector more than a read
         # saves a later write on a store this fast.
-        refused += [
-            i for i, answer in zip(ready, committed, strict=True) if not isinstance(answer, str)
-        ]
-        if not refused:
-            return []
-        refused.sort()
-        await self._cleanup_all(attempts(refused, answers))
-        return [plans[i] for i in refused]
+        leftovers = sorted(refused + not_applied)
+        if leftovers:
+            await self._cleanup_all(attempts(leftovers, answers))
+        if unknown:
+            assert cause is not None
+            raise self._bulk_unknown([plans[i] for i in unknown], cause) from cause
+        return [plans[i] for i in leftovers]
 
     def _new_item(
         self, plan: WritePlan, write_id: str, at: str, answers: list[Any], claims_at: int
@@ -509,12 +593,26 @@ class Writer:
     # -- one attempt -----------------------------------------------------------
 
     async def _attempt(self, plan: WritePlan, hint: Hint, rules: _Rules) -> str:
+        # Round 1 (entries, claims, perhaps the read) and the commit, at most.
+        requests = sum(len(e) for e in plan.entries.values())
+        requests += sum(len(u) for u in plan.uniques.values()) + 2
+        async with self._admitted(requests):
+            return await self._admitted_attempt(plan, hint, rules)
+
+    async def _admitted_attempt(self, plan: WritePlan, hint: Hint, rules: _Rules) -> str:
         attempt = _Attempt(_new_write_id(self.rng), self._now())
         try:
-            base = await self._round_one(plan, hint, attempt)
+            sent = SendLog()
+            with sending.recording(sent):
+                base = await self._round_one(plan, hint, attempt)
+            # The window counts from the first request that left the client:
+            # no claim of this try can have landed before that.
+            attempt.started = max(attempt.started, sent.first_sent or attempt.started)
             rules.check(plan.pk, base)
             envelope = await self._holdings(plan, base, attempt, rules)
-            version = await self._commit(plan, base, attempt, envelope)
+            version = await self._commit(
+                plan.pk, plan.item_key, envelope.encode(), base, attempt.write_id, attempt.started
+            )
         except _Unknown as unknown:
             # The commit may reference what this try created: repair collects it.
             raise OutcomeUnknown(
@@ -639,50 +737,80 @@ class Writer:
         )
 
     async def _commit(
-        self, plan: WritePlan, base: Stored | None, attempt: _Attempt, envelope: Envelope
+        self,
+        pk: str,
+        key: str,
+        data: bytes,
+        base: Stored | None,
+        write_id: str,
+        started: float | None = None,
+        *,
+        removal: bool = False,
     ) -> str:
-        """Round 2.  Returns the new version; raises _Lost (refused: nothing
-        landed) or _Unknown (it may have landed)."""
-        remaining = attempt.started + self.policy.commit_window - self._now()
-        if remaining <= 0:
-            raise StorageError(
-                f"writing item {plan.pk!r} took longer than its commit window "
-                f"({self.policy.commit_window:.0f} s, half the lease) before the commit; it was "
-                "not committed, so claims that may have expired are not relied on; retry",
-                operation="put",
-                key=plan.item_key,
-            )
-        data = envelope.encode()
+        """Write the item object ``data`` (written by ``write_id``) conditionally
+        on ``base``: the commit of every kind of write.  Returns the new
+        version; raises _Lost (refused), _Again (never sent: its window ran
+        out first) or _Unknown (it may have landed).
+
+        It must be answered within the commit window from ``started`` (default:
+        now): a commit that cannot be *sent* in time is not sent at all, and
+        one sent but unanswered by then is settled by :meth:`_settle`."""
+        window_end = (self._now() if started is None else started) + self.policy.commit_window
+        # Sent no later than a moment before the window ends, so that it is
+        # never both unsent and timed out.
+        send_by = window_end - min(1.0, self.policy.commit_window / 10)
+        if self._now() >= send_by:
+            raise _Late  # not sent: nothing landed; the next try claims afresh
         try:
-            async with asyncio.timeout(remaining):
-                if not self.storage.supports_conditional_put:
-                    return await self.storage.put(plan.item_key, data)
-                if base is None:
-                    return await self.storage.put(plan.item_key, data, if_absent=True)
-                return await self.storage.put(plan.item_key, data, if_version=base.version)
+            with sending.send_by(send_by):
+                async with asyncio.timeout_at(window_end):
+                    if not self.storage.supports_conditional_put:
+                        return await self.storage.put(key, data)
+                    if base is None:
+                        return await self.storage.put(key, data, if_absent=True)
+                    return await self.storage.put(key, data, if_version=base.version)
         except PreconditionFailed:
             raise _Lost from None
+        except NotSent:
+            raise _Late from None
         except _NOT_APPLIED:
             raise
         except Exception as exc:  # a timeout, a lost answer: it may have landed
-            return await self._settle_unknown(plan, base, attempt.write_id, exc)
+            return await self._settle(pk, base, write_id, exc, removal=removal)
 
-    async def _settle_unknown(
-        self, plan: WritePlan, base: Stored | None, write_id: str, cause: BaseException
+    async def _settle(
+        self,
+        pk: str,
+        base: Stored | None,
+        write_id: str,
+        cause: BaseException,
+        *,
+        removal: bool = False,
     ) -> str:
-        """After a commit whose answer did not come: find out from the item."""
-        self.known.forget(plan.pk)
+        """After a commit whose answer did not come: find out from the item.
+
+        The one rule for every kind of write (put, update, reindex, removal):
+        the write took effect if the item's history names it; it provably did
+        not if another write took the place in the history that it would have
+        had (and that place is still in the history); otherwise the outcome is
+        unknown — whatever happened since, a version that changed proves
+        nothing once more writes landed on top than the history holds."""
+        self.known.forget(pk)
         try:
-            current = await self.reader.read(plan.pk, fresh=True, for_write=True)
+            current = await self.reader.read(pk, fresh=True, for_write=True)
         except SSShelfError:
-            raise _Unknown(plan.pk) from cause
-        if current is not None and current.envelope.remembers(write_id):
+            raise _Unknown(pk) from cause
+        if current is None:
+            if removal:  # no object at all: a tombstone (ours or not) was purged since
+                return superseded_version(write_id)
+            raise _Unknown(pk) from cause
+        if current.envelope.remembers(write_id):
             if current.envelope.write_id == write_id:
                 return current.version
             return superseded_version(write_id)
         if self._proven_not_applied(current, base):
             raise _Lost from cause
-        raise _Unknown(plan.pk) from cause
+        raise _Unknown(pk) from cause
 
     def _proven_not_applied(self, current: Stored | None, base: Stored | None) -> bool:
         """True when a conditional commit on ``base`` can no longer take effect
@@ -885,40 +1013,6 @@ class Writer:
         plan = WritePlan(base.envelope.pk, base.key, b"", {}, {})
         return self._envelope(plan, base, _new_write_id(self.rng), {}, {}, removed=True)
 
-    async def _delete_item(self, key: str, base: Stored, tombstone: Envelope | None) -> None:
-        if tombstone is not None:
-            await self.storage.put(key, tombstone.encode(), if_version=base.version)
-        elif self.storage.supports_conditional_delete:
-            await self.storage.delete(key, if_version=base.version)
-        else:
-            await self.storage.delete(key)
-
-    async def _removal_outcome(
-        self, pk: str, base: Stored, tombstone: Envelope | None, cause: Exception
-    ) -> _Outcome:
-        """After a removal whose answer did not come; raises OutcomeUnknown if unsure."""
-        self.known.forget(pk)
-        try:
-            current = await self.reader.read(pk, fresh=True, for_write=True)
-        except SSShelfError:
-            raise OutcomeUnknown(
-                f"removing item {pk!r}: the answer was lost and the item could not be read "
-                "back; it may or may not be removed",
-                operation="delete",
-                key=base.key,
-            ) from cause
-        if current is None or (
-            tombstone is not None and current.envelope.remembers(tombstone.write_id)
-        ):
-            return _Outcome.APPLIED
-        if current.version != base.version and self.storage.supports_conditional_put:
-            return _Outcome.NOT_APPLIED
-        raise OutcomeUnknown(
-            f"removing item {pk!r}: the answer was lost and the request may still take effect",
-            operation="delete",
-            key=base.key,
-        ) from cause
-
     # -- small helpers -------------------------------------------------------------
 
     async def _read_base(self, pk: str) -> Stored | None:
@@ -951,6 +1045,34 @@ class Writer:
         if known is None or (expect is not None and known.version != expect):
             return None
         return Stored(self.layout.item_key(pk), known.version, known.envelope)
+
+    def _count_late(self, failed: Exception, late: int, pk: str, key: str) -> int:
+        """Tries in a row whose commit could not be sent in its window, with
+        this one; give up (StorageUnavailable) after :data:`LATE_TRIES`."""
+        if not isinstance(failed, _Late):
+            return 0
+        late += 1
+        if late >= LATE_TRIES:
+            raise StorageUnavailable(
+                f"writing item {pk!r}: {late} tries in a row could not send their commit "
+                f"within its commit window ({self.policy.commit_window:.3g} s, half the "
+                "lease) — the store answers too slowly for the lease; nothing was "
+                "committed: retry later, or give the manager a longer unique_lease",
+                operation="put",
+                key=key,
+            )
+        return late
+
+    @contextlib.asynccontextmanager
+    async def _admitted(self, requests: int) -> AsyncIterator[None]:
+        """Wait until a try of ``requests`` requests fits in the store's own
+        request slots (see :mod:`ssshelf._admission`), and hold them."""
+        admission = admission_for(self.storage)
+        if admission is None:
+            yield
+            return
+        async with admission.admit(requests):
+            yield
 
     def _require_conditional(self, what: str) -> None:
         if not self.storage.supports_conditional_put:

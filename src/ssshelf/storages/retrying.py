@@ -24,7 +24,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ..errors import OutcomeUnknown, PreconditionFailed, RetriesDone, StorageUnavailable
+from ..errors import NotSent, OutcomeUnknown, PreconditionFailed, RetriesDone, StorageUnavailable
 from .base import Storage
 from .wrapper import StorageWrapper
 
@@ -68,8 +68,11 @@ class RetryingStorage(StorageWrapper):
             except StorageUnavailable as exc:
                 if isinstance(exc, RetriesDone):
                     raise
+                out_of_time = isinstance(exc, NotSent)  # its caller's deadline has passed
+                if out_of_time and not maybe_landed:
+                    raise
                 maybe_landed = maybe_landed or write
-                if attempt == self.attempts:
+                if attempt == self.attempts or out_of_time:
                     if maybe_landed and not isinstance(exc, OutcomeUnknown):
                         raise OutcomeUnknown(
                             f"{exc} (after {attempt} attempts, some of which may have taken"

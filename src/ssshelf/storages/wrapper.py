@@ -30,6 +30,12 @@ class StorageWrapper:
         return self.inner.supports_conditional_delete
 
     @property
+    def max_in_flight(self) -> int | None:
+        """Most requests the store below sends at once, when it queues the rest."""
+        found: int | None = getattr(self.inner, "max_in_flight", None)
+        return found
+
+    @property
     def caches_reads(self) -> bool:
         """True when some layer may answer ``get`` from memory (see :func:`~.base.read_fresh`)."""
         return bool(getattr(self.inner, "caches_reads", False))

@@ -1,4 +1,4 @@
-"""Storage wrappers for tests and measurements: counting, latency, faults.
+"""Storage wrappers for tests and measurements: counting, latency, faults, a client queue.
 
 Each wraps any :class:`~ssshelf.storages.base.Storage` and is one itself, so
 they stack: ``CountingStorage(LatencyStorage(SQLiteStorage(path), 0.02))``.
@@ -17,8 +17,17 @@ from typing import TypeVar
 from ..errors import OutcomeUnknown, StorageUnavailable
 from ..storages.base import Storage
 from ..storages.wrapper import StorageWrapper
+from .queued import QueuedStorage
 
 T = TypeVar("T")
+
+__all__ = [
+    "CountingStorage",
+    "FaultyStorage",
+    "LatencyStorage",
+    "QueuedStorage",
+    "SimulatedCrash",
+]
 
 
 class CountingStorage(StorageWrapper):

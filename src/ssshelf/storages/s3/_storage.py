@@ -38,11 +38,14 @@ from ...errors import (
     ConfigurationError,
     DeleteFailed,
     InvalidArgument,
+    NotSent,
+    OutcomeUnknown,
     PreconditionFailed,
     StorageClosed,
     StorageError,
     UnsupportedOperation,
 )
+from .. import sending
 from ..base import (
     MAX_KEY_BYTES,
     MAX_LIST_LIMIT,
@@ -254,6 +257,8 @@ class S3Storage:
         self.connect_timeout = connect_timeout
         self.request_timeout = request_timeout
         self.deadline = deadline
+        #: Most requests sent at once (per event loop); more wait for a slot.
+        self.max_in_flight = max_in_flight
         self._loops = PerLoop(
             connect_timeout=connect_timeout,
             max_idle=max_pool_connections,
@@ -636,7 +641,17 @@ class S3Storage:
         landed = False
         while True:
             seconds = min(self.request_timeout, give_up_at - loop.time())
-            outcome = await self._attempt(state, request, parse, seconds)
+            try:
+                outcome = await self._attempt(state, request, parse, seconds)
+            except NotSent as not_sent:
+                if not (landed and request.is_write):
+                    raise
+                raise OutcomeUnknown(
+                    f"{request.operation} of {request.key!r}: an earlier try may have "
+                    f"landed, and the retry was not sent ({not_sent})",
+                    operation=request.operation,
+                    key=request.key,
+                ) from not_sent
             if not isinstance(outcome, errs.Failure):
                 return outcome
             if self._closed:
@@ -696,7 +711,7 @@ class S3Storage:
         addressing = self._addressing
         assert addressing is not None
         try:
-            async with state.in_flight:
+            async with sending.slot(state.in_flight, request.operation):
                 response = await state.pool.request(
                     addressing.origin, raw, head_only=request.method == "HEAD", seconds=seconds
                 )

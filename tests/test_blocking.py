@@ -236,7 +236,7 @@ def test_what_a_subclass_adds_is_reached_generically(backend: Backend) -> None:
         def key(self, item: dict[str, Any]) -> Any:
             return [(tag,) for tag in item["tags"]]
 
-        async def count(self, tag: str) -> int:
+        async def tally(self, tag: str) -> int:
             return len((await self.get_keys(prefix_parts=[tag]))["keys"])
 
     class Extended(BookmarkManager):
@@ -257,15 +257,15 @@ def test_what_a_subclass_adds_is_reached_generically(backend: Backend) -> None:
         m.add_items([B1, B2])
         assert m.urls() == ["https://two.example", "https://one.example"]
         assert list(m.pks()) == ["b2", "b1"]
-        assert m.tagged.count("py") == 2
-        assert m.call(m.manager.tagged.count, "db") == 1
+        assert m.tagged.tally("py") == 2
+        assert m.call(m.manager.tagged.tally, "db") == 1
         assert list(m.iterate(m.manager.pks)) == ["b2", "b1"]
         assert m.get_item("b1") == {**B1, "seen": True}  # the override, not CManager's
         assert set(m.collections) == {"newest", "by_tag", "by_url", "tagged"}
-        assert m.collections["tagged"].count("db") == 1
+        assert m.collections["tagged"].tally("db") == 1
         # help() shows the async signature
         assert inspect.signature(m.urls) == inspect.signature(m.manager.urls)
-        assert inspect.signature(m.tagged.count) == inspect.signature(m.manager.tagged.count)
+        assert inspect.signature(m.tagged.tally) == inspect.signature(m.manager.tagged.tally)
 
 
 def test_attributes_without_a_twin_say_where_to_look(twin: SyncManager[BookmarkManager]) -> None:

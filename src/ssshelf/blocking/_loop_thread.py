@@ -37,6 +37,8 @@ from ..errors import ClosedError, ReentrantCallError
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Longest a blocked caller waits before looking at its pending signals.
+_WAIT_SLICE = 0.1
 #: Serialises the "who waits for whom" checks between loop threads.
 _waits_lock = threading.Lock()
 #: The LoopThread whose loop runs on the current thread, if any.
@@ -46,19 +48,24 @@ _this_thread = threading.local()
 class _Call(Generic[R]):
     """One call's hand-off: started on the loop, waited for by the caller.
 
-    ``_finished`` is a plain lock, acquired at creation and released (once)
-    on the loop thread when the outcome is known: the cheapest wake-up there
-    is.  ``_start`` and ``_cancel`` both run on the loop thread, in the order
-    they were scheduled, so they never race.
+    ``_finished`` is a plain lock, acquired at creation and released on the
+    loop thread when the outcome is known: the cheapest wake-up there is.
+    ``_start``, ``_finish`` and ``_cancel`` all run on the loop thread, in the
+    order they were scheduled, so they never race; ``_done`` (set there
+    before the release) tells ``_cancel`` that the outcome came first.
     """
 
-    __slots__ = ("_cancelled", "_error", "_finished", "_result", "_started", "_task")
+    __slots__ = ("_cancelled", "_done", "_error", "_finished", "_result", "_started", "_task")
+
+    #: Makes the hand-off lock (a test may interrupt its waits at chosen points).
+    new_lock = staticmethod(threading.Lock)
 
     def __init__(self) -> None:
-        self._finished = threading.Lock()
+        self._finished = self.new_lock()
         self._finished.acquire()
         self._started = False
         self._cancelled = False
+        self._done = False
         self._task: asyncio.Future[R] | None = None
         self._result: R | None = None
         self._error: BaseException | None = None
@@ -71,13 +78,18 @@ class _Call(Generic[R]):
         """Have the loop run ``fn(*args, **kwargs)``; wait for its outcome."""
         try:
             loop.call_soon_threadsafe(self._start, fn, args, kwargs)
-            self._finished.acquire()
+            # In slices: a signal that arrives just before a wait begins does
+            # not interrupt that wait, only the next one (Ctrl-C is never missed).
+            while not self._finished.acquire(timeout=_WAIT_SLICE):
+                pass
         except BaseException:
             if loop.is_closed():
                 raise
-            # Interrupted (Ctrl-C), wherever it landed: cancel on the loop and
-            # wait until that is over, so that nothing of this call outlives
-            # it.  A second interrupt stops this wait too.
+            # Interrupted (Ctrl-C), wherever it landed — even just after the
+            # wait above returned: cancel on the loop and wait until that is
+            # over, so that nothing of this call outlives it (``_cancel``
+            # lets this wait through when the outcome was in already).  A
+            # second interrupt stops this wait too.
             loop.call_soon_threadsafe(self._cancel)
             self._finished.acquire()
             raise
@@ -99,24 +111,31 @@ class _Call(Generic[R]):
             result = fn(*args, **kwargs)
         except BaseException as exc:  # the caller gets it, whatever it is
             self._error = exc
-            self._finished.release()
+            self._release()
             return
         if not inspect.isawaitable(result):
             self._result = result
-            self._finished.release()
+            self._release()
             return
         self._task = task = asyncio.ensure_future(result)
         task.add_done_callback(self._finish)
 
     def _cancel(self) -> None:
+        if self._done:
+            # The outcome was in before the interrupt: the caller may have
+            # taken the lock already and now waits for it again.  Let it
+            # through (if it has not taken it yet, the lock is free anyway).
+            with contextlib.suppress(RuntimeError):
+                self._finished.release()
+            return
         if self._cancelled:
             return
         self._cancelled = True
         if not self._started:
             self._error = asyncio.CancelledError()
-            self._finished.release()
+            self._release()
         elif self._task is not None:
-            self._task.cancel()  # _finish releases the caller (at once, if done)
+            self._task.cancel()  # _finish releases the caller
 
     def _finish(self, task: asyncio.Future[R]) -> None:
         if task.cancelled():
@@ -125,6 +144,10 @@ class _Call(Generic[R]):
             self._error = error
         else:
             self._result = task.result()
+        self._release()
+
+    def _release(self) -> None:
+        self._done = True
         self._finished.release()
 
 

@@ -268,6 +268,11 @@ class SyncManager(Generic[M_co]):
     ) -> R:
         return self._loop_thread.call(self.manager.item_by_unique, *args, **kwargs)
 
+    def count_verified(
+        self: SyncManager[api.CountVerified[P, R]], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        return self._loop_thread.call(self.manager.count_verified, *args, **kwargs)
+
     # -- collections, and what a subclass adds ------------------------------------
 
     def __getattr__(

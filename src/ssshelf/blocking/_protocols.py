@@ -109,6 +109,11 @@ class ItemByUnique(Protocol[P, R_co]):
     def item_by_unique(self) -> Callable[P, Awaitable[R_co]]: ...
 
 
+class CountVerified(Protocol[P, R_co]):
+    @property
+    def count_verified(self) -> Callable[P, Awaitable[R_co]]: ...
+
+
 # -- Collection ----------------------------------------------------------------
 
 

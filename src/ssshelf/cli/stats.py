@@ -15,6 +15,7 @@ import argparse
 from typing import Any
 
 from .._concurrency import gather_bounded
+from ..collections import Collection
 from ..managers import CManager
 from ..reading import Stored
 from ..storages.base import MAX_LIST_LIMIT, Storage
@@ -77,7 +78,7 @@ async def run_stats(manager: CManager, args: argparse.Namespace, console: Consol
             entries = await count_keys(storage, layout.entry_prefix(name), progress, seen)
             seen += entries
             row: dict[str, Any] = {
-                "items": await collection.count(),
+                "items": await Collection.count(collection),  # a subclass may have its own count
                 "entries": entries,
                 "unique": collection.unique,
             }

@@ -225,7 +225,7 @@ def _stopped(run: _Run, manager: CManager, args: argparse.Namespace, exc: BaseEx
         return text + "; fix the problem and run the same import again"
     lease = manager.unique_lease
     return (
-        f"{text} (the writes after it were cut off mid-way). They can leave index entries "
+        f"{text}; the writes in flight were cut off mid-way. They can leave index entries "
         f"and unique-value claims behind, which reads ignore: {_check_and_repair(manager, args)} "
         "Run the same import again to go on (--skip-existing skips what is stored); it waits "
         f"up to {lease:g} s for those claims to expire. A single Ctrl-C stops an import "

@@ -329,8 +329,9 @@ def test_a_second_ctrl_c_stops_at_once_and_says_what_to_run(shell: Shell) -> Non
     stop, last = err.splitlines()
     options = f"--url {shell.url} --manager things:Stuck"
     assert stop == (
-        f"import stopped: nothing of {source} was stored; the writes in flight were cut off "
-        "mid-way. They can leave index entries and unique-value claims behind, which reads "
+        f"import stopped: lines 1 to 10 of {source} were being written when the writes in "
+        "flight were cut off mid-way: some of those lines may be stored, some not. The writes "
+        "cut off can leave index entries and unique-value claims behind, which reads "
         f"ignore: `ssshelf check {options}` reports them as problems once they are older than "
         f"the grace period (30 s, in flight until then), until `ssshelf repair {options}` "
         "removes them. Run the same import again to go on (--skip-existing skips what is "

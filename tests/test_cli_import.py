@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +120,14 @@ async def test_claims_of_the_import_itself_or_of_stored_items_are_not_reported()
     store = InMemoryStorage(clock=lambda: now[0])
     things = Things(store)
     await things.add_item(ITEMS[0])  # holds name0 as stored: not a leftover
+    before = time.time()
     await cut_off(store, ITEMS[1:2])
     now[0] += 5
-    found = await unfinished_claims(things, ITEMS)
+    found = await unfinished_claims(things, ITEMS, made_before=time.time())
     assert [(c.collection, c.value, c.pk, c.wait) for c in found] == [
         ("by_name", "name1", "t1", 26.0)
     ]
-    assert await unfinished_claims(things, ITEMS, older_than=10) == [], "younger: maybe ours"
+    later = await unfinished_claims(things, ITEMS, made_before=before)
+    assert later == [], "made since: maybe the command's own write in flight"
     other = {**ITEMS[2], "name": "name1"}
     assert await unfinished_claims(things, [other]) == [], "claimed for another item"

@@ -40,13 +40,14 @@ class Claim:
 
 
 async def unfinished_claims(
-    manager: CManager, items: Iterable[Any], *, older_than: float = 0.0
+    manager: CManager, items: Iterable[Any], *, made_before: float | None = None
 ) -> list[Claim]:
     """Claims on the unique values of ``items`` made by a write of the same item
-    that is not committed (the stored item, if any, does not hold them), at
-    least ``older_than`` seconds old — younger ones may be a write in flight
-    right now.  Reads every such value's reservation and, where one is found,
-    the item, past any cache; sorted by ``wait``, longest first."""
+    that is not committed (the stored item, if any, does not hold them) and,
+    with ``made_before``, stamped earlier than that by their writer's clock
+    (``manager.clock``): a command leaves out its own writes in flight that
+    way.  Reads every such value's reservation and, where one is found, the
+    item, past any cache; sorted by ``wait``, longest first."""
     wanted: list[tuple[str, str, str]] = []
     for item in items:
         plan = manager.planner.plan(item)
@@ -56,7 +57,7 @@ async def unfinished_claims(
     found = await _read_all(manager, keys)
     held: list[tuple[str, str, str, StoredObject]] = []
     for (c, enc, pk), key, obj in zip(wanted, keys, found, strict=True):
-        if obj is not None and _by_a_write_of(obj, key, pk):
+        if obj is not None and _by_a_write_of(obj, key, pk, made_before):
             held.append((c, enc, pk, obj))
     owners = await _read_all(manager, [layout.item_key(pk) for _, _, pk, _ in held])
     lease = manager.unique_lease
@@ -70,20 +71,19 @@ async def unfinished_claims(
             if not envelope.removed and envelope.reservation_version(c, enc) == obj.version:
                 continue  # the stored item holds it: not a leftover
         age = obj.age
-        if age is not None and age < older_than:
-            continue
         wait = lease + CLOCK_RESOLUTION - (age if age is not None else 0.0)
         value = decode_tuple(enc)
         claims.append(Claim(c, value[0] if len(value) == 1 else value, pk, max(0.0, wait)))
     return sorted(claims, key=lambda claim: -claim.wait)
 
 
-def _by_a_write_of(obj: StoredObject, key: str, pk: str) -> bool:
+def _by_a_write_of(obj: StoredObject, key: str, pk: str, made_before: float | None) -> bool:
     try:
         holder: Reservation = decode_reservation(obj.data, key=key)
     except CorruptItemError:
         return False
-    return not holder.released and holder.pk == pk
+    early = made_before is None or holder.at < made_before
+    return not holder.released and holder.pk == pk and early
 
 
 async def _read_all(manager: CManager, keys: list[str]) -> list[StoredObject | None]:

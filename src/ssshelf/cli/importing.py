@@ -34,7 +34,6 @@ from typing import IO, Any
 
 from ..errors import BulkWriteError, SerializationError, SSShelfError, StorageError
 from ..managers import CManager
-from ..reading import CLOCK_RESOLUTION
 from .bounded import map_bounded
 from .claims import Claim, unfinished_claims, waiting_note
 from .console import Console
@@ -67,6 +66,8 @@ class _Run:
     skipped: int = 0
     #: every line up to this one is stored
     stored_through: int = 0
+    #: the last line of the batch being written
+    writing_through: int = 0
     #: writes were in flight when it stopped
     cut_off: bool = False
     #: claims of unfinished earlier writes this run met (and waited for)
@@ -156,7 +157,10 @@ async def _store(
     def report(done: int) -> None:
         progress(base + done)
 
-    watch = asyncio.create_task(_explain_waits(manager, batch, run, progress, console, _now()))
+    run.writing_through = batch.last_line
+    watch = asyncio.create_task(
+        _explain_waits(manager, batch, run, progress, console, manager.clock())
+    )
     stop.writing = run.cut_off = True
     try:
         run.written += await manager.add_items(feed(), progress=report)
@@ -182,17 +186,16 @@ async def _explain_waits(
 ) -> None:
     """Once the batch makes no progress for :data:`STALL_SECONDS`, say which
     claims of unfinished writes it waits for, if that is why.  Only claims
-    made before the batch ``started`` count: younger ones may be its own."""
+    made before the batch ``started`` (by ``manager.clock``, which stamps
+    them) count: later ones may be its own."""
     seen = progress.done
     while True:
         await asyncio.sleep(STALL_SECONDS)
         if progress.done != seen:
             seen = progress.done
             continue
-        # A store's clock may report an age up to CLOCK_RESOLUTION too high.
-        before = _now() - started + CLOCK_RESOLUTION
         try:
-            claims = await unfinished_claims(manager, batch.items.values(), older_than=before)
+            claims = await unfinished_claims(manager, batch.items.values(), made_before=started)
         except SSShelfError:
             return  # only advice: the writes themselves report what failed
         if claims:
@@ -200,10 +203,6 @@ async def _explain_waits(
             progress.close()
             console.note(waiting_note(claims, manager.unique_lease))
         return
-
-
-def _now() -> float:
-    return asyncio.get_running_loop().time()
 
 
 def _how_far(run: _Run) -> str:
@@ -220,12 +219,17 @@ def _stopped(run: _Run, manager: CManager, args: argparse.Namespace, exc: BaseEx
     leftovers = run.cut_off and not (
         isinstance(cause, SSShelfError) and not isinstance(cause, StorageError)
     )
-    text = f"import stopped: {_how_far(run)}"
     if not leftovers:
-        return text + "; fix the problem and run the same import again"
+        return f"import stopped: {_how_far(run)}; fix the problem and run the same import again"
+    lines = f"lines {run.stored_through + 1} to {run.writing_through}"
+    if run.stored_through:
+        text = f"{_how_far(run)}, and {lines} were being written"
+    else:
+        text = f"{lines} of {run.name} were being written"
     lease = manager.unique_lease
     return (
-        f"{text}; the writes in flight were cut off mid-way. They can leave index entries "
+        f"import stopped: {text} when the writes in flight were cut off mid-way: some of "
+        "those lines may be stored, some not. The writes cut off can leave index entries "
         f"and unique-value claims behind, which reads ignore: {_check_and_repair(manager, args)} "
         "Run the same import again to go on (--skip-existing skips what is stored); it waits "
         f"up to {lease:g} s for those claims to expire. A single Ctrl-C stops an import "

@@ -70,13 +70,16 @@ async def until(found: Any) -> None:
             await asyncio.sleep(0.02)
 
 
+@pytest.mark.parametrize("age", [20, 0.5])
 async def test_a_resumed_import_says_which_claims_it_waits_for_and_what_to_run_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, age: float
 ) -> None:
+    """``age``: how long before the re-run the writes were cut off (by the store's
+    clock; 0.5: a script that runs the import again at once)."""
     now = [1000.0]
     store = InMemoryStorage(clock=lambda: now[0])
     await cut_off(store, ITEMS[:2])
-    now[0] += 20  # cut off 20 s ago: 11 s of their 30 s lease (and a clock tick) left
+    now[0] += age  # the claims' lease is 30 s, plus a clock tick
     source = tmp_path / "things.jsonl"
     source.write_text("".join(json.dumps(item) + "\n" for item in ITEMS))
     monkeypatch.setattr(importing, "STALL_SECONDS", 0.05)
@@ -87,13 +90,14 @@ async def test_a_resumed_import_says_which_claims_it_waits_for_and_what_to_run_a
         await until(lambda: "waiting" in console.err.getvalue() or run.done())
         note = console.err.getvalue()
         assert note.startswith(
-            "import: waiting up to 11 s: 2 unique values are still claimed by earlier writes "
-            "of the same items that did not commit (by_name 'name0' of item 't0', by_name "
+            f"import: waiting up to {31 - age:.0f} s: 2 unique values are still claimed by "
+            "earlier writes of the same items that did not commit (by_name 'name0' of item "
+            "'t0', by_name "
             "'name1' of item 't1'): writes cut off by a crash or an interruption, or still in "
             "flight elsewhere. A claim is honoured for the unique lease (30 s)"
         ), note
         assert not run.done(), "it waits for the claims to expire"
-        now[0] += 12  # by the store's clock, the lease is over
+        now[0] += 32 - age  # by the store's clock, the lease is over
         assert await run == 0
     finally:
         run.cancel()

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import pytest
 from ssshelf import CManager, Collection
 from ssshelf.blocking import SyncCollection, SyncManager
 from ssshelf.blocking import _protocols as protocols
+from ssshelf.blocking._loop_thread import _Call
 from ssshelf.blocking._pages import MAX_HANDOVER, GatedStorage
 from ssshelf.errors import (
     AlreadyExistsError,
@@ -713,6 +715,15 @@ def test_errors_keep_their_type_attributes_and_traceback(
 
 
 def _interrupt_main_when(event: threading.Event) -> threading.Thread:
+    """Ctrl-C for the main thread once ``event`` is set, while it waits for a call
+    of the twin.
+
+    A signal that arrives just before the main thread blocks in that wait
+    (after the interpreter last looked for signals) does not wake it: the
+    wait ends only when a signal arrives during it.  On a busy machine that
+    happens, and the test then hung until its timeout.  So the signal is sent
+    again while the main thread is still in that first wait a second later.
+    """
     main = threading.main_thread().ident
     assert main is not None and threading.current_thread() is threading.main_thread()
     # A process started in the background by a shell ignores SIGINT (and so
@@ -721,12 +732,39 @@ def _interrupt_main_when(event: threading.Event) -> threading.Thread:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def interrupt() -> None:
-        if event.wait(DEADLOCK_GUARD):
+        if not event.wait(DEADLOCK_GUARD):
+            return
+        for _ in range(int(DEADLOCK_GUARD)):
             signal.pthread_kill(main, signal.SIGINT)
+            if not _waits_for_a_call(main, timeout=1.0):
+                return
 
     thread = threading.Thread(target=interrupt)
     thread.start()
     return thread
+
+
+def _first_wait_line() -> int:
+    """The line of ``_Call.run`` where the calling thread waits for the loop."""
+    lines, start = inspect.getsourcelines(_Call.run)
+    return next(start + n for n, line in enumerate(lines) if "_finished.acquire()" in line)
+
+
+_FIRST_WAIT = _first_wait_line()
+
+
+def _waits_for_a_call(thread: int, *, timeout: float) -> bool:
+    """Whether ``thread`` is still in its first wait for the loop after ``timeout``
+    seconds (it leaves it as soon as a signal reaches it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = sys._current_frames().get(thread)
+        if frame is None or frame.f_code is not _Call.run.__code__:
+            return False
+        if frame.f_lineno != _FIRST_WAIT:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def test_ctrl_c_cancels_the_operation_on_the_loop(twin: SyncManager[BookmarkManager]) -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import re
+from pathlib import Path
 from typing import Any
 
 from sphinx.application import Sphinx
@@ -100,6 +102,26 @@ def reexported_constant_doc(
             return
 
 
+#: A page named in a docstring as it is named in the repository: ``docs/cli.md``.
+_PAGE_NAMED = re.compile(r"``(docs/[\w/-]+)\.md``")
+
+
+def link_named_pages(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """Make ``docs/x.md`` in a docstring (the path, as read in the source) a link
+    to that page of the site; a path naming no page stays as it is."""
+    root = Path(app.srcdir)
+
+    def link(found: re.Match[str]) -> str:
+        page = found.group(1)
+        if not (root / f"{page}.md").is_file():
+            return found.group(0)
+        return f":doc:`{page}.md </{page}>`"
+
+    lines[:] = [_PAGE_NAMED.sub(link, line) for line in lines]
+
+
 def drop_object_base(app: Sphinx, name: str, obj: Any, options: Any, bases: list[Any]) -> None:
     """No "Bases: object" line: every class has that base."""
     if bases == [object]:
@@ -108,4 +130,5 @@ def drop_object_base(app: Sphinx, name: str, obj: Any, options: Any, bases: list
 
 def setup(app: Sphinx) -> None:
     app.connect("autodoc-process-docstring", reexported_constant_doc)
+    app.connect("autodoc-process-docstring", link_named_pages)
     app.connect("autodoc-process-bases", drop_object_base)

@@ -19,6 +19,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,9 +27,11 @@ SSSHELF = str(Path(sys.executable).with_name("ssshelf"))
 
 MANAGER_MODULE = textwrap.dedent(
     '''
+    import asyncio
     import os
 
     from ssshelf import CManager, Collection, IManager
+    from ssshelf.storages.wrapper import StorageWrapper
     from ssshelf.testing import LatencyStorage
 
 
@@ -63,6 +66,20 @@ MANAGER_MODULE = textwrap.dedent(
     class Fussy(Things):
         def __init__(self, storage):
             raise TypeError("Fussy needs a colour")
+
+
+    class NeverCommits(StorageWrapper):
+        """Writes of item objects never get an answer: every write hangs at its commit."""
+
+        async def _call(self, kind, key, request):
+            if kind == "put" and key.startswith("things/items/"):
+                await asyncio.Event().wait()
+            return await request()
+
+
+    class Stuck(Things):
+        def __init__(self, storage, **kwargs):
+            super().__init__(NeverCommits(storage), **kwargs)
     '''
 )
 
@@ -238,6 +255,118 @@ def test_ctrl_c_during_an_export_leaves_no_partial_file(shell: Shell) -> None:
     assert not [p for p in shell.directory.iterdir() if p.suffix == ".partial"]
 
 
+def things_jsonl(directory: Path, count: int) -> Path:
+    source = directory / "new.jsonl"
+    lines = (json.dumps({"pk": f"t{n:05d}", "n": n, "name": f"name{n}"}) for n in range(count))
+    source.write_text("\n".join(lines) + "\n")
+    return source
+
+
+def stored(store: Path, prefix: str) -> int:
+    """How many objects under ``prefix`` the SQLite store holds now."""
+    if not store.exists():
+        return 0
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        try:
+            row = db.execute(
+                "SELECT count(*) FROM objects WHERE key >= ? AND key < ?",
+                (prefix.encode(), prefix.encode() + b"\xff"),
+            ).fetchone()
+        except sqlite3.OperationalError:  # the table is not there yet
+            return 0
+    return int(row[0])
+
+
+def interrupted_import(shell: Shell, source: Path, manager: str, **env: str) -> Any:
+    return subprocess.Popen(
+        [SSSHELF, "import", str(source), "--url", shell.url, "--manager", manager],
+        cwd=shell.directory,
+        env=shell.env(**env),
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def test_one_ctrl_c_stops_an_import_after_the_writes_in_flight(shell: Shell) -> None:
+    source = things_jsonl(shell.directory, 400)
+    # 50 ms a request and two items in flight: about 7 items a second.
+    run = interrupted_import(shell, source, "things:Slow", SLOW="0.05")
+    wait_for(lambda: stored(shell.store, "things/items/") >= 3)
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    first, second = err.splitlines()
+    assert first.startswith("import: stopping once the writes in flight are done")
+    done = int(second.split(" is stored up to line ", 1)[1].split(";", 1)[0])
+    assert second == (
+        f"import stopped (Ctrl-C): {source} is stored up to line {done}; the writes in flight "
+        "were finished, so nothing is left half-written. Run the same import again to go on "
+        "(--skip-existing skips what is stored)."
+    )
+    assert stored(shell.store, "things/items/") == done >= 3, "exactly the lines it names"
+    check = shell("check", "--grace", "0", "--url", shell.url, "--manager", "things:Things")
+    assert check.returncode == 0 and check.stdout.endswith("OK\n"), check.stdout
+    again = shell(
+        "import", str(source), "--skip-existing", "--url", shell.url, "--manager", "things:Things"
+    )
+    assert (again.returncode, again.stderr) == (
+        0,
+        f"imported {400 - done} items ({done} skipped)\n",
+    )
+
+
+def test_a_second_ctrl_c_stops_at_once_and_says_what_to_run(shell: Shell) -> None:
+    source = things_jsonl(shell.directory, 10)
+    run = interrupted_import(shell, source, "things:Stuck")
+    wait_for(lambda: stored(shell.store, "things/u/") >= 1)  # claims made, commits hang
+    run.send_signal(signal.SIGINT)
+    assert run.stderr is not None
+    assert run.stderr.readline().startswith("import: stopping once the writes in flight are done")
+    run.send_signal(signal.SIGINT)  # they never finish: stop now
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    stop, last = err.splitlines()
+    options = f"--url {shell.url} --manager things:Stuck"
+    assert stop == (
+        f"import stopped: lines 1 to 10 of {source} were being written when the writes in "
+        "flight were cut off mid-way: some of those lines may be stored, some not. The writes "
+        "cut off can leave index entries and unique-value claims behind, which reads "
+        f"ignore: `ssshelf check {options}` reports them as problems once they are older than "
+        f"the grace period (30 s, in flight until then), until `ssshelf repair {options}` "
+        "removes them. Run the same import again to go on (--skip-existing skips what is "
+        "stored); it waits up to 30 s for those claims to expire. A single Ctrl-C stops an "
+        "import after the writes in flight instead, leaving nothing behind."
+    )
+    assert last == "ssshelf: error: interrupted"
+    check = shell("check", "--grace", "0", "--url", shell.url, "--manager", "things:Things")
+    assert check.returncode == 1 and "PROBLEMS FOUND - run: ssshelf repair" in check.stdout
+    repair = shell("repair", "--grace", "0", "--url", shell.url, "--manager", "things:Things")
+    assert repair.returncode == 0, repair.stderr
+    check = shell("check", "--grace", "0", "--url", shell.url, "--manager", "things:Things")
+    assert check.returncode == 0, check.stdout
+
+
+def test_an_import_on_a_terminal_shows_its_lines_out_of_the_total(shell: Shell) -> None:
+    source = things_jsonl(shell.directory, 1200)
+    leader, follower = pty.openpty()
+    try:
+        run = subprocess.Popen(
+            [SSSHELF, "import", str(source), "--url", shell.url, "--manager", "things:Things"],
+            cwd=shell.directory,
+            env=shell.env(),
+            stderr=follower,
+        )
+        os.close(follower)
+        run.wait(timeout=60)
+        drawn = read_all(leader)
+    finally:
+        os.close(leader)
+    assert run.returncode == 0
+    assert b"\rimport: [" in drawn and b"/1,200 lines (" in drawn, drawn
+    assert drawn.endswith(b"\r\x1b[Kimported 1200 items (0 skipped)\r\n"), drawn
+
+
 def wait_for(found: object, timeout: float = 30.0) -> list[Path]:
     """Poll ``found()`` until it returns something (the process got that far)."""
     deadline = time.monotonic() + timeout
@@ -246,7 +375,7 @@ def wait_for(found: object, timeout: float = 30.0) -> list[Path]:
         if result:
             return result  # type: ignore[no-any-return]
         time.sleep(0.02)
-    raise AssertionError("the export never started writing")
+    raise AssertionError("the command never got that far")
 
 
 def test_a_finished_export_replaces_the_file_and_keeps_its_mode(shell: Shell) -> None:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 from datetime import date, datetime
+from functools import partial
+from pathlib import Path
 
 import pytest
 
 from ssshelf.cli.console import Console
-from ssshelf.cli.progress import Progress
+from ssshelf.cli.importing import count_lines
+from ssshelf.cli.progress import Progress, count_keys, duration, total_from
 from ssshelf.cli.render import parse_part
-from ssshelf.errors import InvalidArgument
+from ssshelf.errors import InvalidArgument, StorageUnavailable
 from ssshelf.keys import Desc
+from ssshelf.storages.inmemory import InMemoryStorage
 
 
 class FakeTerminal(io.StringIO):
@@ -57,11 +63,68 @@ def _closed() -> io.StringIO:
     return stream
 
 
-def test_progress_renders_a_bar_when_the_total_is_known() -> None:
-    progress = Progress("import", io.StringIO(), total=200, unit="items", enabled=True)
-    progress.done = 50
+def test_progress_renders_a_bar_and_the_time_left_when_the_total_is_known() -> None:
+    progress = Progress("import", io.StringIO(), total=20_000, unit="lines", enabled=True)
+    progress.done = 5_000
     line = progress.render(now=progress._started + 2)
-    assert line == "import: [#######-----------------------] 50/200 items (25/s)"
+    assert line == "import: [#######-----------------------] 5,000/20,000 lines (2,500/s, ETA 6s)"
+    progress.done = 20_000
+    assert progress.render(now=progress._started + 8).endswith("20,000/20,000 lines (2,500/s)")
+    progress.done = 0
+    assert progress.render(now=progress._started + 1).endswith("0/20,000 lines (0/s)")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [(0.4, "0s"), (6.4, "6s"), (59.6, "1m00s"), (125, "2m05s"), (3725, "1h02m")],
+)
+def test_the_time_left_reads_like_a_clock(seconds: float, shown: str) -> None:
+    assert duration(seconds) == shown
+
+
+async def test_the_total_is_counted_beside_the_work_on_a_terminal() -> None:
+    storage = InMemoryStorage()
+    for n in range(1_234):
+        await storage.put(f"things/items/{n:05d}", b"")
+    await storage.put("things/other", b"")
+    drawn = Progress("export", FakeTerminal(), unit="items")
+    async with total_from(drawn, partial(count_keys, storage, "things/items/")):
+        for _ in range(1_000):  # a few turns of the loop: two list requests
+            if drawn.total is not None:
+                break
+            await asyncio.sleep(0)
+    assert drawn.total == 1_234
+    piped = Progress("export", io.StringIO(), unit="items")
+    async with total_from(piped, partial(count_keys, storage, "things/items/")):
+        await asyncio.sleep(0.01)
+    assert piped.total is None, "nothing is counted for a line that is not drawn"
+
+
+async def test_a_count_that_fails_leaves_the_line_without_a_total() -> None:
+    async def unavailable() -> int:
+        raise StorageUnavailable("down", operation="list")
+
+    progress = Progress("export", FakeTerminal(), unit="items")
+    async with total_from(progress, unavailable):
+        await asyncio.sleep(0.01)
+    assert progress.total is None
+
+
+def test_an_import_file_is_counted_in_lines_and_rewound(tmp_path: Path) -> None:
+    source = tmp_path / "items.jsonl"
+    source.write_bytes(b'{"pk": "a"}\n\n{"pk": "b"}')  # a blank line, no final newline
+    with source.open("rb") as stream:
+        assert count_lines(stream) == 3
+        assert stream.readline() == b'{"pk": "a"}\n', "rewound"
+        assert count_lines(stream) == 2, "from where the import reads on"
+        assert stream.readline() == b"\n"
+    source.write_bytes(b"")
+    with source.open("rb") as stream:
+        assert count_lines(stream) == 0
+    read, write = os.pipe()
+    with os.fdopen(read, "rb") as pipe, os.fdopen(write, "wb"):
+        assert count_lines(pipe) is None, "a pipe's length is not known"
+    assert count_lines(io.BytesIO(b"x\n")) is None
 
 
 def test_a_stream_without_isatty_is_no_terminal() -> None:

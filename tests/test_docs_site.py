@@ -94,6 +94,61 @@ def test_the_site_loads_nothing_from_elsewhere(site: Path) -> None:
         assert not re.search(r"url\(\s*['\"]?(https?:)?//", sheet.read_text()), sheet
 
 
+def test_the_sidebar_names_each_page_once(site: Path) -> None:
+    """Two pages with one title in the navigation read as the same page listed twice."""
+    html = (site / "docs" / "index.html").read_text()
+    sidebar = html[html.index('class="sphinxsidebar"') :]
+    pages: dict[str, set[str]] = {}
+    for href, text in re.findall(
+        r'<a class="reference internal" href="([^"#]+)">(.*?)</a>', sidebar
+    ):
+        pages.setdefault(re.sub(r"<[^>]+>", "", text).strip(), set()).add(href)
+    assert len(pages) >= 30
+    twice = {title: sorted(hrefs) for title, hrefs in pages.items() if len(hrefs) > 1}
+    assert not twice, twice
+
+
+#: What the manager builds for itself and what its collections call: not API.
+MANAGER_INTERNALS = {
+    "reader",
+    "planner",
+    "writer",
+    "known",
+    "layout",
+    "verified_page",
+    "verified_items",
+    "item_by_unique",
+}
+
+
+@pytest.mark.parametrize(
+    ("page", "cls"),
+    [("managers", "ssshelf.managers.CManager"), ("blocking", "ssshelf.blocking.SyncManager")],
+)
+def test_the_manager_page_shows_the_public_api_only(site: Path, page: str, cls: str) -> None:
+    html = (site / "docs" / "api" / f"{page}.html").read_text()
+    members = set(re.findall(rf'<dt class="sig sig-object py" id="{re.escape(cls)}\.(\w+)"', html))
+    assert not members & MANAGER_INTERNALS, sorted(members & MANAGER_INTERNALS)
+    public = {"get_item", "add_item", "create_item", "update_item", "remove_item", "add_items"}
+    assert public | {"check", "repair", "reindex", "close"} <= members, sorted(members)
+
+
+def test_a_page_named_by_its_path_is_a_link(site: Path) -> None:
+    """``docs/x.md`` written in a page or a docstring becomes a link to that page."""
+    literal = re.compile(
+        r'<code class="docutils literal notranslate"><span class="pre">(docs/[\w/-]+\.md)</span>'
+    )
+    unlinked = [
+        f"{page.relative_to(site)}: {named}"
+        for page in site.rglob("*.html")
+        for named in literal.findall(re.sub(r"<a\b.*?</a>", "", page.read_text(), flags=re.S))
+        if (ROOT / named).is_file()
+    ]
+    assert not unlinked, unlinked
+    managers = (site / "docs" / "api" / "managers.html").read_text()
+    assert '<a class="reference internal" href="../consistency.html">' in managers
+
+
 def test_the_reference_documents_every_public_name(site: Path) -> None:
     documented = {id(obj): obj for obj in documented_objects(site / "objects.inv")}
     missing = [

@@ -24,6 +24,7 @@ from ssshelf.storages.base import Storage
 from ssshelf.storages.cached import CachedStorage
 from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.wrapper import StorageWrapper
+from ssshelf.testing.sim.loop import VirtualTimeLoop
 
 from .consistency_support import (
     assert_exactly_the_items_say,
@@ -178,26 +179,34 @@ async def test_3_if_version_write_under_a_later_write_keeps_what_it_relies_on(
 # -- 4. a slow commit never lands after its claim could be taken over -----------
 
 
-async def test_4_commit_is_abandoned_at_the_end_of_its_window() -> None:
+def test_4_commit_is_abandoned_at_the_end_of_its_window() -> None:
+    """On virtual time: a busy machine cannot make round 1 outlast the 0.1 s window."""
     now = [1000.0]
     store = InMemoryStorage(clock=lambda: now[0])
 
     class Short(BookmarkManager):
         unique_lease = 0.2  # the commit must be answered within 0.1 s
 
-    gate = Gate(store)
-    commit = gate.hold("put", "bookmarks/items/x")
-    writer = asyncio.create_task(Short(gate).add_item(X))
-    await commit.reached.wait()
-    with pytest.raises(OutcomeUnknown):
-        await writer  # gave up at its window, its outcome honestly unknown
-    now[0] += 5  # the claim's lease is over by the store's clock
-    y = bookmark("y", "https://v", "2024-01-01T00:00:00")
-    await Short(store).add_item(y)  # Y takes v over
-    m = Short(store)
-    assert await m.by_url.get_item("https://v") == y
-    assert await m.get_item("x") is None  # X's commit was never sent on
-    await _quiet_and_clean(m)
+    async def race() -> None:
+        gate = Gate(store)
+        commit = gate.hold("put", "bookmarks/items/x")
+        writer = asyncio.create_task(Short(gate).add_item(X))
+        await commit.reached.wait()
+        with pytest.raises(OutcomeUnknown):
+            await writer  # gave up at its window, its outcome honestly unknown
+        now[0] += 5  # the claim's lease is over by the store's clock
+        y = bookmark("y", "https://v", "2024-01-01T00:00:00")
+        await Short(store).add_item(y)  # Y takes v over
+        m = Short(store)
+        assert await m.by_url.get_item("https://v") == y
+        assert await m.get_item("x") is None  # X's commit was never sent on
+        await _quiet_and_clean(m)
+
+    loop = VirtualTimeLoop()
+    try:
+        loop.run_until_complete(race())
+    finally:
+        loop.close()
 
 
 # -- 5. repair and read-repair leave the claims of writes in flight alone --------

@@ -340,10 +340,10 @@ async def test_timeouts_are_retried(via_proxy: Factory, proxy: FaultProxy) -> No
     storage = await via_proxy(request_timeout=0.5)
     await storage.put("k", b"v")
     proxy.inject(delay(3.0), times=1)
-    started = asyncio.get_running_loop().time()
     obj = await storage.get("k")
     assert obj is not None and obj.data == b"v"
-    assert asyncio.get_running_loop().time() - started < 2.5
+    # The answer came from a retry, not from the delayed request: shown by the
+    # requests the proxy saw, not by a clock a busy machine can slow down.
     gets = [r for r in proxy.requests if r.method == "GET"]
     assert len(gets) >= 2 and gets[0].fault is not None and gets[-1].fault is None
 

@@ -15,6 +15,7 @@ from examples.url_shortener import create_app
 from examples.url_shortener import links as links_module
 from examples.url_shortener.app import MAX_BODY
 from examples.url_shortener.manager import LinkManager
+from ssshelf import Collection
 from ssshelf.errors import StorageUnavailable
 from ssshelf.storages.base import Storage
 from ssshelf.storages.inmemory import InMemoryStorage
@@ -168,6 +169,117 @@ async def test_invalid_json_oversized_and_cross_site_requests_are_refused(client
         "/api/links", json={"url": "https://example.com"}, headers={"origin": BASE}
     )
     assert same.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{BASE}/docs",
+        "http://127.0.0.1:8000",
+        "HTTPS://127.0.0.1:8000/api/links?x=1",
+    ],
+)
+async def test_a_link_to_the_shortener_itself_is_refused(client: Client, url: str) -> None:
+    response = await client.post("/api/links", json={"url": url})
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "That link points back to this shortener (127.0.0.1); "
+        "shorten the address it leads to instead."
+    )
+    form = await client.post("/", data={"url": url})
+    assert form.status_code == 400 and "points back to this shortener" in form.text
+    assert (await client.get("/api/links")).json()["links"] == []
+
+
+async def test_the_public_host_counts_as_the_shortener_too(local_storage: Storage) -> None:
+    async with client_for(LinkManager(local_storage), public_url="https://sho.rt") as client:
+        for url in ("https://sho.rt/abc", "http://SHO.RT/", f"{BASE}/x"):
+            response = await client.post("/api/links", json={"url": url})
+            assert response.status_code == 400, url
+        other = ["http://127.0.0.1:3000/", "https://sho.rt.example/", "https://example.com/"]
+        for url in other:  # another port, another host: not the shortener
+            assert (await shorten(client, url))["url"] == url
+
+
+async def test_a_stored_link_to_the_shortener_is_not_followed(local_storage: Storage) -> None:
+    manager = LinkManager(local_storage)
+    await manager.add_item(
+        {
+            "pk": "selfish",
+            "url": f"{BASE}/selfish",
+            "alias": None,
+            "created_at": "2024-01-01T00:00:00+00:00",
+            "clicks": 0,
+        }
+    )
+    async with client_for(manager) as client:
+        assert (await client.get("/selfish")).status_code == 404
+
+
+async def test_aliases_ignore_case_and_keep_their_spelling(client: Client) -> None:
+    link = await shorten(client, "https://example.com/mine", alias="Mine")
+    assert (link["code"], link["alias"], link["short_url"]) == ("Mine", "Mine", f"{BASE}/Mine")
+    for spelling in ("Mine", "mine", "MINE", "mInE"):
+        response = await client.get(f"/{spelling}")
+        assert (response.status_code, response.headers["location"]) == (302, link["url"])
+        assert (await client.get(f"/api/links/{spelling}")).json()["alias"] == "Mine"
+    taken = await client.post("/api/links", json={"url": "https://evil.example", "alias": "MINE"})
+    assert taken.status_code == 409
+    assert taken.json() == {"error": "The alias 'MINE' is already taken; choose another."}
+    assert (await client.get("/api/links/mine")).json()["clicks"] == 4
+    page = await client.get("/")
+    assert f'<a href="{BASE}/Mine">Mine</a>' in page.text
+
+
+async def test_a_generated_code_never_equals_an_alias_in_any_case(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await shorten(client, "https://example.com/alias", alias="aaaaaaa")
+    codes = iter("A" * 7 + "b" * 7)
+    monkeypatch.setattr(links_module.secrets, "choice", lambda alphabet: next(codes))
+    link = await shorten(client, "https://example.com/generated")
+    assert link["code"] == "bbbbbbb"
+
+
+async def test_aliases_stored_with_their_case_still_resolve(local_storage: Storage) -> None:
+    """Links stored while aliases kept their case: found as spelled, and by any
+    spelling once ``reindex by_alias`` has moved them to the lower-cased form."""
+
+    class CaseKept(Collection):
+        unique = True
+
+        def key(self, item: dict[str, Any]) -> str | None:
+            alias: str | None = item.get("alias")
+            return alias
+
+    class Before(LinkManager):
+        by_alias = CaseKept()
+
+    await Before(local_storage).add_item(
+        {
+            "pk": "k7Qx2mZ",
+            "url": "https://example.com/old",
+            "alias": "OldOne",
+            "created_at": "2024-01-01T00:00:00+00:00",
+            "clicks": 0,
+            "last_click_at": None,
+        }
+    )
+    manager = LinkManager(local_storage)
+    async with client_for(manager) as client:
+        assert (await client.get("/api/links/OldOne")).json()["alias"] == "OldOne"
+        assert (await client.get("/api/links/oldone")).status_code == 404  # held as spelled
+        report = await manager.reindex("by_alias")
+        assert (report.reindexed, report.failed) == (1, 0)
+        for spelling in ("oldone", "OLDONE", "OldOne"):
+            response = await client.get(f"/{spelling}")
+            assert response.headers["location"] == "https://example.com/old", spelling
+        assert (await client.get("/api/links/OldOne")).json()["clicks"] == 3
+        taken = await client.post(
+            "/api/links", json={"url": "https://x.example", "alias": "oldONE"}
+        )
+        assert taken.status_code == 409
+    assert (await manager.check(grace=0)).ok
 
 
 # -- following links -------------------------------------------------------------

@@ -143,9 +143,15 @@ def test_shorten_copy_follow_and_see_the_click_in_a_real_browser(server: str) ->
             assert first_row.locator("td").nth(2).inner_text() == "1"
 
             page.fill("#url", "https://example.com/second")
-            page.fill("#alias", "e2e-link")
+            page.fill("#alias", "E2E-Link")  # aliases ignore case
             page.click("button[type=submit]")
-            assert "already taken" in page.inner_text("#error")
+            assert "The alias 'E2E-Link' is already taken" in page.inner_text("#error")
             assert page.input_value("#url") == "https://example.com/second"
+
+            page.goto(server + "/")
+            page.fill("#url", short)  # a link to the shortener itself: a redirect loop
+            page.click("button[type=submit]")
+            assert "points back to this shortener" in page.inner_text("#error")
+            assert page.locator("#recent tbody tr").count() == 1
         finally:
             browser.close()

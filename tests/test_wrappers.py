@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.retrying import RetryingStorage
 from ssshelf.storages.wrapper import StorageWrapper
 from ssshelf.testing import CountingStorage, FaultyStorage, LatencyStorage, SimulatedCrash
+from ssshelf.testing.sim.loop import VirtualTimeLoop
 
 
 async def test_counting_counts_kinds_and_round_trips(local_storage: Storage) -> None:
@@ -35,15 +35,26 @@ async def test_counting_counts_kinds_and_round_trips(local_storage: Storage) -> 
     assert counting.supports_conditional_put and counting.supports_conditional_delete
 
 
-async def test_latency_is_added_to_every_request() -> None:
+def test_latency_is_added_to_every_request() -> None:
+    """On virtual time, so that how busy the machine is changes nothing."""
+    loop = VirtualTimeLoop()
     slow = LatencyStorage(InMemoryStorage(), 0.05)
-    started = time.perf_counter()
-    await slow.put("a", b"")
-    await slow.get("a")
-    assert time.perf_counter() - started >= 0.09  # two sequential requests
-    started = time.perf_counter()
-    await asyncio.gather(*(slow.get("a") for _ in range(20)))
-    assert time.perf_counter() - started < 0.05 * 20 / 2  # concurrent ones overlap
+
+    async def main() -> tuple[float, float]:
+        started = loop.time()
+        await slow.put("a", b"")
+        await slow.get("a")
+        sequential = loop.time() - started
+        started = loop.time()
+        await asyncio.gather(*(slow.get("a") for _ in range(20)))
+        return sequential, loop.time() - started
+
+    try:
+        sequential, concurrent = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert sequential == pytest.approx(0.1)  # two sequential requests
+    assert concurrent == pytest.approx(0.05)  # concurrent ones overlap
 
 
 async def test_crash_after_refuses_everything_from_then_on() -> None:

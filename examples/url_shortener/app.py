@@ -43,7 +43,7 @@ from ssshelf import SSShelfError
 from . import pages
 from .links import AliasTaken, Links, public_code
 from .manager import Link, LinkManager
-from .validation import Invalid, check_url
+from .validation import Invalid, check_not_own, check_url
 
 log = logging.getLogger("url_shortener")
 
@@ -128,6 +128,10 @@ def create_app(
     def base(request: Request) -> str:
         return (fixed_base or str(request.base_url)).rstrip("/") + "/"
 
+    def own(request: Request) -> list[str]:
+        """Where this shortener is reached: no link may lead back here."""
+        return [str(request.base_url), *([fixed_base] if fixed_base else [])]
+
     def link_json(request: Request, link: Link) -> dict[str, Any]:
         code = public_code(link)
         return {
@@ -149,7 +153,7 @@ def create_app(
             payload = json.loads(await read_body(request) or b"null")
             if not isinstance(payload, dict):
                 raise Invalid('Send a JSON object: {"url": "https://…", "alias": "optional"}.')
-            link = await links.create(payload.get("url"), payload.get("alias"))
+            link = await links.create(payload.get("url"), payload.get("alias"), own=own(request))
         except TooLarge:
             return api_error(413, f"The request body is over {MAX_BODY} bytes.")
         except CrossOrigin:
@@ -186,7 +190,7 @@ def create_app(
             link = await links.find(code)
         else:
             link = await links.follow(code)
-        if link is None or not _safe_target(link):
+        if link is None or not _safe_target(link, own(request)):
             return HTMLResponse(pages.not_found_page(code), status_code=404)
         return RedirectResponse(link["url"], status_code=302, headers={"cache-control": "no-store"})
 
@@ -223,7 +227,7 @@ def create_app(
             form = parse_qs((await read_body(request)).decode("utf-8"), max_num_fields=10)
             url = form.get("url", [""])[0]
             alias = form.get("alias", [""])[0]
-            link = await links.create(url, alias)
+            link = await links.create(url, alias, own=own(request))
         except TooLarge:
             return await _index(
                 request, message=pages.error_box("That form is too large."), status=413
@@ -278,9 +282,12 @@ def create_app(
     return app
 
 
-def _safe_target(link: Link) -> bool:
-    """Redirect only to a stored target that still passes validation."""
+def _safe_target(link: Link, own: list[str]) -> bool:
+    """Redirect only to a stored target that still passes validation (and so
+    never back to this shortener)."""
     try:
-        return check_url(link.get("url")) == link.get("url")
+        target = check_url(link.get("url"))
+        check_not_own(target, own)
     except Invalid:
         return False
+    return target == link.get("url")

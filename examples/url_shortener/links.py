@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,8 +18,8 @@ from ssshelf.errors import InvalidArgument
 from ssshelf.keys import decode_tuple
 
 from .clicks import ClickCounter
-from .manager import Link, LinkManager
-from .validation import Invalid, check_alias, check_cursor, check_url, is_code
+from .manager import Link, LinkManager, alias_key
+from .validation import Invalid, check_alias, check_cursor, check_not_own, check_url, is_code
 
 #: Generated codes: no 0/O, 1/l/I look-alikes.
 CODE_ALPHABET = "23456789abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -61,19 +62,23 @@ class Links:
         self.clicks = ClickCounter(manager)
         self._alias_pks: OrderedDict[str, str] = OrderedDict()
 
-    async def create(self, url: object, alias: object = None) -> Link:
+    async def create(self, url: object, alias: object = None, *, own: Iterable[str] = ()) -> Link:
         """Validate and store a new link (raises :class:`Invalid`, :class:`AliasTaken`).
 
-        A generated code is never an existing alias, and an alias is never an
-        existing code, so a code always names one link.
+        ``own``: the shortener's base URLs; a target on that site is refused
+        (it would redirect to itself).  The alias is kept as given and held
+        without case, so ``Mine`` and ``MINE`` are one alias.  A generated
+        code is never an existing alias (in any case), and an alias is never
+        an existing code, so a code always names one link.
         """
         target = check_url(url)
+        check_not_own(target, own)
         wanted = check_alias(alias)
         if wanted is not None and await self.manager.get_item(wanted) is not None:
             raise AliasTaken(wanted)
         for _ in range(10):
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-            if await self.manager.by_alias.get_item(code) is not None:
+            if await self.manager.by_alias.get_item(alias_key(code)) is not None:
                 continue
             link: Link = {
                 "pk": code,
@@ -93,11 +98,21 @@ class Links:
         raise RuntimeError("could not find a free code in 10 tries")  # 57**7 codes: not expected
 
     async def find(self, code: str) -> Link | None:
-        """The link a code names (pk first, then alias), or ``None``.  Counts nothing."""
+        """The link a code names (pk first, then alias in any case), or ``None``.
+        Counts nothing."""
         if not is_code(code):
             return None
         link: Link | None = await self.manager.get_item(code)
         if link is None:
+            link = await self._by_alias(code)
+        return link
+
+    async def _by_alias(self, code: str) -> Link | None:
+        """The link with alias ``code`` in any case; then, for a link stored
+        while aliases kept their case (not yet reindexed), as spelled."""
+        key = alias_key(code)
+        link: Link | None = await self.manager.by_alias.get_item(key)
+        if link is None and key != code:
             link = await self.manager.by_alias.get_item(code)
         return link
 
@@ -112,21 +127,22 @@ class Links:
         """
         if not is_code(code):
             return None
-        known = self._alias_pks.get(code)
+        key = alias_key(code)
+        known = self._alias_pks.get(key)
         if known is not None:
-            self._alias_pks.move_to_end(code)
-            return await self._record(known, alias=code)
+            self._alias_pks.move_to_end(key)
+            return await self._record(known, alias=key)
         try:
             return await self.clicks.record(code)
         except KeyError:
             pass
-        link: Link | None = await self.manager.by_alias.get_item(code)
+        link: Link | None = await self._by_alias(code)
         if link is None:
             return None
-        self._alias_pks[code] = link["pk"]
+        self._alias_pks[key] = link["pk"]
         while len(self._alias_pks) > self.alias_cache_size:
             self._alias_pks.popitem(last=False)
-        return await self._record(link["pk"], alias=code)
+        return await self._record(link["pk"], alias=key)
 
     async def _record(self, pk: str, *, alias: str) -> Link | None:
         try:

@@ -9,6 +9,8 @@ A link is a dict::
 ``pk`` is the generated code.  ``by_created`` lists links newest first;
 ``by_alias`` holds custom aliases and is unique, so the store itself refuses
 a second link with a taken alias, even from another process or machine.
+Aliases ignore case: ``by_alias`` holds each one lower-cased
+(:func:`alias_key`), while the link keeps it as the user spelled it.
 
 Inspect a store with the CLI::
 
@@ -32,14 +34,23 @@ class NewestFirst(Collection):
         return (Desc(datetime.fromisoformat(item["created_at"])),)
 
 
+def alias_key(alias: str) -> str:
+    """The form an alias is held and looked up in: ``Mine`` and ``MINE`` are one alias."""
+    return alias.lower()
+
+
 class Alias(Collection):
-    """Custom aliases; links without one are not in this collection."""
+    """Custom aliases, lower-cased; links without one are not in this collection.
+
+    Links stored while aliases kept their case hold them as spelled, and are
+    still found by that spelling; ``ssshelf reindex by_alias`` moves them
+    to the lower-cased form (see ``docs/shortener.md``)."""
 
     unique = True
 
     def key(self, item: Link) -> str | None:
         alias: str | None = item.get("alias")
-        return alias
+        return alias_key(alias) if alias else None
 
 
 class LinkManager(CManager):

@@ -2,7 +2,8 @@
 
 Every check raises :class:`Invalid` with a message fit to show the user.
 Only ``http``/``https`` URLs with a host and without credentials are
-accepted, at most :data:`MAX_URL` characters; non-ASCII hosts are stored in
+accepted, at most :data:`MAX_URL` characters, and none on the shortener's
+own site (:func:`check_not_own`); non-ASCII hosts are stored in
 IDNA form and other non-ASCII characters percent-encoded, so a stored target
 is always a plain ASCII URL that is safe in a ``Location`` header.
 """
@@ -10,6 +11,7 @@ is always a plain ASCII URL that is safe in a ``Location`` header.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import quote, urlsplit
 
 MAX_URL = 2048
@@ -59,6 +61,34 @@ def check_url(raw: object) -> str:
     if len(ascii_url) > MAX_URL:
         raise Invalid(f"That URL is too long (at most {MAX_URL} characters).")
     return ascii_url
+
+
+def check_not_own(target: str, own: Iterable[str]) -> None:
+    """Refuse a target on the shortener's own site (``own``: its base URLs).
+
+    A short link to the shortener redirects to itself, or to another short
+    link, and a browser following it loops.  Hosts compare without case, and
+    ports too when either URL names one that is not its scheme's default.
+    """
+    place = _site(target)
+    for base in own:
+        if _site(base) == place:
+            raise Invalid(
+                f"That link points back to this shortener ({place[0]}); "
+                "shorten the address it leads to instead."
+            )
+
+
+def _site(url: str) -> tuple[str, int | None]:
+    """``url``'s host name (lower-cased, IDNA) and its port when not the default."""
+    parts = urlsplit(url)
+    try:
+        host = (parts.hostname or "").encode("idna").decode("ascii").lower()
+        port = parts.port
+    except (UnicodeError, ValueError):
+        return (url, None)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return (host, None if port in (None, default) else port)
 
 
 def _quote_non_ascii(text: str) -> str:

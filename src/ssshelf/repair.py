@@ -3,9 +3,10 @@
 A crash between two requests of a write leaves garbage that reads already
 skip: index entries no item names (dangling), reservations no item holds
 (stale).  A store damaged behind ssshelf's back can also miss entries or
-reservations that items name.  :func:`check` finds all of it and
-:func:`repair` fixes it, both streaming page by page (memory bounded by the
-page size) with requests in parallel, every read asked of the store itself
+reservations that items name.  :meth:`CManager.check
+<ssshelf.managers.CManager.check>` finds all of it and :meth:`CManager.repair
+<ssshelf.managers.CManager.repair>` fixes it, both streaming page by page
+(memory bounded by the page size) with requests in parallel, every read asked of the store itself
 (past any cache).
 
 Garbage younger than ``grace`` seconds — by the store's clock, from each
@@ -65,7 +66,8 @@ class Maintained:
 
 @dataclass
 class CheckReport:
-    """What :func:`check` found.  ``ok`` is true only when nothing is wrong.
+    """What :meth:`~ssshelf.managers.CManager.check` found.  ``ok`` is true only when
+    nothing is wrong.
 
     ``in_flight_*`` count garbage younger than the grace period (it may
     belong to a write still in flight; not a problem), ``released_reservations``
@@ -110,7 +112,7 @@ class CheckReport:
 
 @dataclass
 class RepairReport:
-    """What :func:`repair` did, plus the check it acted on."""
+    """What :meth:`~ssshelf.managers.CManager.repair` did, plus the check it acted on."""
 
     check: CheckReport
     deleted_entries: int = 0
@@ -136,7 +138,7 @@ class RepairReport:
 
 @dataclass
 class ReindexReport:
-    """What :func:`reindex` did for one collection."""
+    """What :meth:`~ssshelf.managers.CManager.reindex` did for one collection."""
 
     collection: str
     items_scanned: int = 0

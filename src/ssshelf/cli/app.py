@@ -21,6 +21,7 @@ from ..managers import CManager
 from ..storages.base import Storage
 from ..storages.url import default_url, open_storage, url_secrets
 from .console import Console
+from .interrupt import EXIT_INTERRUPTED
 from .loading import load_manager_class
 from .parser import EXIT_USAGE, build_parser
 
@@ -28,7 +29,6 @@ Command = Callable[[Any, argparse.Namespace, Console], Awaitable[int]]
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
-EXIT_INTERRUPTED = 130
 
 
 async def _run(args: argparse.Namespace, console: Console) -> int:

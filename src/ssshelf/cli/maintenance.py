@@ -10,13 +10,14 @@ and ``manager.reindex(collection)``, each with a ``progress`` callback.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from typing import Any
 
 from ..managers import CManager
 from ..repair import PROBLEMS, CheckReport
 from .console import Console
 from .items import collection
-from .progress import Progress
+from .progress import Progress, count_keys, total_from
 from .render import dumps_line
 
 #: Example keys printed under each kind of problem (the JSON has them all).
@@ -142,8 +143,10 @@ async def run_reindex(manager: CManager, args: argparse.Namespace, console: Cons
     """Rebuild one collection from the stored items; 1 when some items failed."""
     collection(manager, args.collection)  # an unknown name: one clear error
     progress = Progress("reindex", console.err, unit="items")
+    items = partial(count_keys, manager.storage, manager.layout.item_prefix)
     try:
-        report = await manager.reindex(args.collection, progress=progress)
+        async with total_from(progress, items):
+            report = await manager.reindex(args.collection, progress=progress)
     finally:
         progress.close()
     document = report.to_dict()

@@ -17,11 +17,12 @@ from typing import NoReturn
 from ..storages.base import MAX_LIST_LIMIT
 from ..storages.url import DEFAULT_URL
 from .hints import DEFAULT_LIMIT
+from .importing import run_import
 from .items import run_get, run_list
 from .maintenance import run_check, run_reindex, run_repair
 from .raw import run_cat, run_ls
 from .stats import run_stats
-from .transfer import run_export, run_import
+from .transfer import run_export
 
 EXIT_USAGE = 2
 

@@ -282,7 +282,8 @@ def capabilities_of(storage: Storage) -> Capabilities:
     return Capabilities(
         conditional_put=storage.supports_conditional_put,
         conditional_delete=storage.supports_conditional_delete,
-        put_many=batch if isinstance(batch, int) and callable(getattr(storage, "put_many", None))
+        put_many=batch
+        if isinstance(batch, int) and callable(getattr(storage, "put_many", None))
         else None,
         get_if_changed=callable(getattr(storage, "get_if_changed", None)),
         caches_reads=bool(getattr(storage, "caches_reads", False))

@@ -16,20 +16,22 @@ What a caller may rely on
   (``put_many``, ``get_many``, conditional writes…), with ``caches_reads``.
 * ``get`` of a cached key makes no request.  ``get_many`` answers the keys
   it holds and asks the inner storage for the others in one ``get_many``
-  (an entry whose ``ttl`` ran out is fetched again there, not revalidated).  The cache is an LRU bounded both
-  by ``max_entries`` and by ``max_bytes`` (object bytes plus key bytes plus a
-  small fixed overhead per entry); an object larger than ``max_bytes`` is never
-  cached.  With ``ttl`` (seconds), an entry older than that is checked again
-  with the inner storage before it is served.
+  (an entry whose ``ttl`` ran out is fetched again there, not revalidated).
+  The cache is an LRU bounded both by ``max_entries`` and by ``max_bytes``
+  (object bytes plus key bytes plus a small fixed overhead per entry); an
+  object larger than ``max_bytes`` is never cached.  With ``ttl`` (seconds),
+  an entry older than that is checked again with the inner storage before it
+  is served.
 * Writes made **through this wrapper** keep it exact: a successful ``put``
-  (or write of a ``put_many``) caches the new bytes and version; ``delete`` and ``delete_many`` replace the
-  entry by a tombstone, so a later ``get`` answers ``None`` without a request
-  and never returns the deleted copy.  A write that fails (a conditional put
-  that lost, a timeout whose outcome is unknown) drops the entry, so the next
-  ``get`` asks the inner storage: a failure never leaves a wrong entry.  A
-  ``get`` that was already in flight when a write completed does not store
-  what it read; two writes of the same key in flight at once drop the entry
-  rather than guess which one the store kept.
+  (or write of a ``put_many``) caches the new bytes and version; ``delete``
+  and ``delete_many`` replace the entry by a tombstone, so a later ``get``
+  answers ``None`` without a request and never returns the deleted copy.
+  A write that fails (a conditional put that lost, a timeout whose outcome
+  is unknown) drops the entry, so the next ``get`` asks the inner storage: a
+  failure never leaves a wrong entry.  A ``get`` that was already in flight
+  when a write completed does not store what it read; two writes of the same
+  key in flight at once drop the entry rather than guess which one the store
+  kept.
 * ``list`` is never cached: it always goes to the inner storage.
 * Misses (``None``) are cached only with ``cache_misses=True``; tombstones of
   this process's own deletes are always kept (within the same bounds).

@@ -146,7 +146,7 @@ class BaseStorage(ABC):
     async def list(
         self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
     ) -> ListPage:
-        """Keys starting with ``prefix`` and greater than ``after``, ascending (at most ``limit``)."""
+        """Keys starting with ``prefix``, greater than ``after``, ascending; at most ``limit``."""
         if self._closed:
             raise self._closed_error("list", prefix or None)
         check_limit(limit)
@@ -242,7 +242,7 @@ class BaseStorage(ABC):
     async def _list(self, prefix: str, after: str | None, limit: int) -> ListPage:
         """One ``list`` of checked arguments."""
 
-    async def _close(self) -> None:
+    async def _close(self) -> None:  # noqa: B027 - most storages hold nothing to release
         """Release what the storage holds (called by every ``close()``; idempotent)."""
 
     async def _get_many(self, keys: Sequence[str]) -> builtins.list[StoredObject | None]:
@@ -258,7 +258,9 @@ class BaseStorage(ABC):
                 raise answer
         return answers  # type: ignore[return-value]  # no exceptions left
 
-    async def _put_many(self, puts: Sequence[PutRequest]) -> builtins.list[str | PreconditionFailed]:
+    async def _put_many(
+        self, puts: Sequence[PutRequest]
+    ) -> builtins.list[str | PreconditionFailed]:
         """``put_many`` of a checked batch (for storages naming ``put_many``)."""
         raise self._unsupported("put_many")
 

@@ -153,7 +153,9 @@ class SQLiteStorage(BaseStorage):
         :class:`~ssshelf.errors.OutcomeUnknown`).  Bad input raises before
         anything is sent.  See :class:`SupportsPutMany`.
         """
-        requests = [self._request(key, data, absent, version) for key, data, absent, version in puts]
+        requests = [
+            self._request(key, data, absent, version) for key, data, absent, version in puts
+        ]
         raws = {r.raw for r in requests}
         answers = await self._worker.submit(PutMany(requests, raws))
         return cast(builtins.list[str | PreconditionFailed], answers)

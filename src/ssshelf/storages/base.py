@@ -135,7 +135,7 @@ class SupportsPutMany(Protocol):
 
     Whether it works on a given storage is its capabilities' ``put_many``
     (a wrapper has the method whatever it wraps): look there, with
-    :func:`capabilities_of`, rather than at ``isinstance``.
+    :func:`~ssshelf.storages.base.capabilities_of`, rather than at ``isinstance``.
     """
 
     @property

@@ -58,10 +58,11 @@ capabilities name ``get_if_changed``; wrappers forward it)::
 
     async def get_if_changed(self, key: str, version: str) -> StoredObject | None | NotModified
 
-It returns :data:`NOT_MODIFIED` when ``key`` is still at ``version``, the
-current object when it changed, or ``None`` when it is gone.  On S3 this is a
-``GetObject`` with ``IfNoneMatch: <etag>``, which answers ``304 Not
-Modified`` without a body.  When the inner storage has it, an entry whose
+It returns :data:`~ssshelf.storages.base.NOT_MODIFIED` when ``key`` is still
+at ``version``, the current object when it changed, or ``None`` when it is
+gone.  On S3 this would be a ``GetObject`` with ``IfNoneMatch: <etag>``,
+which answers ``304 Not Modified`` without a body (S3Storage does not offer
+it yet).  When the inner storage has it, an entry whose
 ``ttl`` ran out is revalidated with it (one request, no body transferred when
 nothing changed); otherwise the object is simply fetched again with ``get``.
 See :class:`RevalidatingStorage`.
@@ -112,7 +113,8 @@ class RevalidatingStorage(Storage, Protocol):
     """A storage that can answer "has this key changed since ``version``?" in one request."""
 
     async def get_if_changed(self, key: str, version: str) -> Revalidated:
-        """:data:`NOT_MODIFIED` if ``key`` is at ``version``, else its object or ``None``."""
+        """:data:`~ssshelf.storages.base.NOT_MODIFIED` if ``key`` is at ``version``,
+        else its object or ``None``."""
         ...
 
 

@@ -3,9 +3,10 @@
 A wrapper is a storage in front of another (``inner``).  It forwards every
 request, optional ones included, and the inner storage's capabilities, so
 that what it wraps keeps ``put_many``, ``get_many`` and any capability added
-later; a subclass overrides only what it changes: the one :meth:`_call` hook
-to observe, delay or fail requests, a request hook (``_get``, ``_put_many``,
-…) to answer differently, or :attr:`capabilities` to take one away.
+later; a subclass overrides only what it changes: the one
+:meth:`StorageWrapper._call` hook to observe, delay or fail requests, a
+request hook (``_get``, ``_put_many``, …) to answer differently, or
+:attr:`StorageWrapper.capabilities` to take one away.
 """
 
 from __future__ import annotations

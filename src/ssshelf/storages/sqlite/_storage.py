@@ -60,7 +60,7 @@ class SQLiteStorage(BaseStorage):
     a few hundred keys), each one request to the worker.
     """
 
-    #: Most writes one :meth:`put_many` takes.
+    #: Most writes one ``put_many`` takes.
     max_put_batch = MAX_PUT_BATCH
 
     def __init__(

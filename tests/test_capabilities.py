@@ -25,6 +25,7 @@ from ssshelf.errors import (
     InvalidKeyError,
     PreconditionFailed,
     StorageClosed,
+    StorageUnavailable,
     UnsupportedOperation,
 )
 from ssshelf.storages.base import (
@@ -408,3 +409,57 @@ async def test_a_store_closed_under_a_wrapper_is_refused_by_the_store() -> None:
         with pytest.raises(StorageClosed):
             await request()
     assert store.seen == []
+
+
+class Minimal(BaseStorage):
+    """The five hooks only, over a dict; its capabilities name ``get_many``
+    (one ``get`` a key, the base's way) and, without their hooks, ``put_many``
+    and ``get_if_changed``."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.gets = 0
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(get_many=4, put_many=4, get_if_changed=True)
+
+    async def _get(self, key: str) -> StoredObject | None:
+        self.gets += 1
+        if key == "broken":
+            raise StorageUnavailable("down", operation="get", key=key)
+        data = self.objects.get(key)
+        return None if data is None else StoredObject(key, data, "v")
+
+    async def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> str:
+        self.objects[key] = bytes(data)
+        return "v"
+
+    async def _delete(self, key: str, if_version: str | None) -> None:
+        self.objects.pop(key, None)
+
+    async def _delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.objects.pop(key, None)
+
+    async def _list(self, prefix: str, after: str | None, limit: int) -> ListPage:
+        return ListPage(sorted(k for k in self.objects if k.startswith(prefix))[:limit])
+
+
+async def test_the_base_reads_many_keys_one_get_each_and_names_what_is_missing() -> None:
+    async with Minimal() as store:
+        await store.put("a", b"1")
+        found = await store.get_many(["a", "b", "a"])
+        assert [o.data if o else None for o in found] == [b"1", None, b"1"]
+        assert store.gets == 3
+        with pytest.raises(StorageUnavailable, match="down"):
+            await store.get_many(["a", "broken"])
+        fresh = await store.get_fresh("a")
+        assert fresh is not None and fresh.data == b"1"
+        assert repr(store) == "Minimal()" and not store.closed
+        with pytest.raises(UnsupportedOperation, match="put_many"):
+            await store.put_many([PutRequest("a", b"2")])
+        with pytest.raises(UnsupportedOperation, match="get_if_changed"):
+            await store.get_if_changed("a", "v")
+        assert (await store.list("")).keys == ["a"]
+    assert store.closed

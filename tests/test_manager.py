@@ -209,6 +209,9 @@ async def test_corrupt_item_is_named_and_can_be_replaced(storage: Storage) -> No
     with pytest.raises(CorruptItemError) as info:
         await m.get_item("1")
     assert info.value.key == "counters/items/1"
+    with pytest.raises(CorruptItemError) as info:
+        await m.get_items_by_pk(["0", "1"])
+    assert info.value.key == "counters/items/1"
     await m.add_item({"pk": "1", "n": 1})
     assert await m.get_item("1") == {"pk": "1", "n": 1}
 

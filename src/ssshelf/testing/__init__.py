@@ -1,9 +1,11 @@
 """Storage wrappers for tests and measurements: counting, latency, faults.
 
 Each wraps any :class:`~ssshelf.storages.base.Storage` and is one itself, so
-they stack: ``CountingStorage(LatencyStorage(SQLiteStorage(path), 0.02))``.
-Since every storage method is exactly one request, "the N-th request" means
-the same thing on every backend.
+they stack: ``CountingStorage(LatencyStorage(SQLiteStorage(path), 0.02))``;
+each keeps the capabilities of what it wraps (``put_many``, ``get_many``…).
+Since every storage method is one call, "the N-th request" means the same
+thing on every backend (``CountingStorage`` alone tells a ``get_many`` that
+S3 sends as one GET a key from one that is a single request).
 """
 
 from __future__ import annotations
@@ -97,6 +99,9 @@ class FaultyStorage(StorageWrapper):
     was lost, as timeouts do in production): for a write that is
     :class:`~ssshelf.errors.OutcomeUnknown`, as the storage contract says.
     ``seed`` makes it repeatable.
+
+    A ``get_many`` or ``put_many`` is one request here: it fails, or
+    crashes, as a whole.
     """
 
     def __init__(

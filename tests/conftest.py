@@ -17,6 +17,7 @@ from hypothesis import settings
 from ssshelf.storages.base import Storage
 from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.sqlite import SQLiteStorage
+from ssshelf.storages.wrapper import StorageWrapper
 
 pytest_plugins = ["tests.s3_server"]
 
@@ -27,6 +28,15 @@ settings.load_profile("ssshelf")
 #: ``SSSHELF_TEST_BACKENDS=s3`` (comma-separated) narrows the run, as
 #: ``make test-ceph`` does to point the suite at Ceph's RGW only.
 BACKENDS = os.environ.get("SSSHELF_TEST_BACKENDS", "memory,sqlite,s3").split(",")
+
+
+class Handle(StorageWrapper):
+    """One more storage on a store a test shares: closing it closes this handle
+    only.  (An in-memory store, once closed, answers no one: there is no file
+    to open it again from.)"""
+
+    async def _close(self) -> None:
+        """The store stays open for the next handle."""
 
 
 async def make_storage(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Storage:

@@ -21,11 +21,11 @@ A caller cancelled while its request is held leaves the request in flight:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from ssshelf.errors import OutcomeUnknown, StorageUnavailable
-from ssshelf.storages.base import Storage
+from ssshelf.storages.base import Storage, StoredObject, SupportsGetMany
 from ssshelf.storages.wrapper import StorageWrapper
 
 T = TypeVar("T")
@@ -118,3 +118,13 @@ class Gate(StorageWrapper):
             if held.matches(kind, key):
                 return await held.run(key, request)
         return await request()
+
+    async def _get_many(self, keys: Sequence[str]) -> list[StoredObject | None]:
+        """A ``get_many`` stands for the gets of its keys: a hold of ``get``
+        matching any of them holds the whole request."""
+        inner = cast(SupportsGetMany, self.inner)
+        for held in self._holds:
+            for key in keys:
+                if held.matches("get", key):
+                    return await held.run(key, lambda: inner.get_many(keys))
+        return await super()._get_many(keys)

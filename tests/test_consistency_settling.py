@@ -10,6 +10,7 @@ They run on every backend: memory, SQLite and the S3 test server.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from ssshelf import BulkWriteError
 from ssshelf.errors import OutcomeUnknown, PreconditionFailed, StorageUnavailable, UniqueViolation
-from ssshelf.storages.base import PutRequest, Storage, SupportsPutMany
+from ssshelf.storages.base import Capabilities, PutRequest, Storage, capabilities_of
 from ssshelf.storages.wrapper import StorageWrapper
 
 from .consistency_support import (
@@ -112,6 +113,10 @@ class SmallBatches(StorageWrapper):
         self.commit_requests = 0
 
     @property
+    def capabilities(self) -> Capabilities:
+        return dataclasses.replace(super().capabilities, put_many=self.size)
+
+    @property
     def max_put_batch(self) -> int:
         return self.size
 
@@ -121,8 +126,8 @@ class SmallBatches(StorageWrapper):
             self.commit_requests += 1
             if self.commit_requests == self.fail:
                 raise StorageUnavailable("injected: failed before it was sent")
-        if isinstance(self.inner, SupportsPutMany):
-            return await self.inner.put_many(puts)
+        if capabilities_of(self.inner).put_many is not None:
+            return await self.inner.put_many(puts)  # type: ignore[attr-defined]
         answers: list[str | PreconditionFailed] = []
         for p in puts:
             try:

@@ -39,6 +39,7 @@ PUBLIC_MODULES = [
     "ssshelf.utils",
     "ssshelf.storages",
     "ssshelf.storages.base",
+    "ssshelf.storages.common",
     "ssshelf.storages.url",
     "ssshelf.storages.inmemory",
     "ssshelf.storages.sqlite",

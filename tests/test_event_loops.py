@@ -14,7 +14,7 @@ from ssshelf.storages.base import Storage
 from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.sqlite import SQLiteStorage
 
-from .conftest import BACKENDS
+from .conftest import BACKENDS, Handle
 from .models import BookmarkManager, bookmark
 
 
@@ -23,7 +23,7 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Storag
     """How to make a storage on one store that no event loop has touched yet."""
     if request.param == "memory":
         store = InMemoryStorage()
-        return lambda: store
+        return lambda: Handle(store)
     if request.param == "sqlite":
         return lambda: SQLiteStorage(tmp_path / "loops.db")
     endpoint = request.getfixturevalue("s3_endpoint")

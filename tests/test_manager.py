@@ -18,7 +18,7 @@ from ssshelf.errors import (
     InvalidKeyError,
     SerializationError,
 )
-from ssshelf.storages.base import Storage
+from ssshelf.storages.base import Storage, capabilities_of
 from ssshelf.testing import CountingStorage, LatencyStorage
 
 from .models import BookmarkManager, Counter, bookmark
@@ -209,6 +209,9 @@ async def test_corrupt_item_is_named_and_can_be_replaced(storage: Storage) -> No
     with pytest.raises(CorruptItemError) as info:
         await m.get_item("1")
     assert info.value.key == "counters/items/1"
+    with pytest.raises(CorruptItemError) as info:
+        await m.get_items_by_pk(["0", "1"])
+    assert info.value.key == "counters/items/1"
     await m.add_item({"pk": "1", "n": 1})
     assert await m.get_item("1") == {"pk": "1", "n": 1}
 
@@ -261,8 +264,8 @@ async def test_request_counts_and_round_trips(local_storage: Storage) -> None:
     assert counting.round_trips == 1 and counting.total == 1
 
     counting.reset()
-    await m.newest.get_items()
-    assert counting.round_trips == 2 and counting.counts == {"list": 1, "get": 1}
+    await m.newest.get_items()  # the page's items in one request
+    assert counting.round_trips == 2 and counting.counts == {"list": 1, "get_many": 1}
 
     counting.reset()  # replace, known version: new entries ∥, commit, stale deletes
     await m.add_item({**item, "tags": ["go"]})
@@ -284,6 +287,22 @@ async def test_request_counts_and_round_trips(local_storage: Storage) -> None:
     counting.reset()
     await third.remove_item("1")  # unknown: read first
     assert counting.round_trips == 3
+
+
+async def test_a_page_and_many_pks_are_read_in_one_request(local_storage: Storage) -> None:
+    m = BookmarkManager(local_storage)
+    await m.add_items(
+        bookmark(str(i), f"https://x/{i}", f"2024-01-01T00:00:{i:02}", "t") for i in range(60)
+    )
+    counting = CountingStorage(local_storage)
+    cold = BookmarkManager(counting)
+    page = await cold.by_tag.get_items(50, prefix_parts=["t"])
+    assert len(page["items"]) == 50
+    assert counting.counts == {"list": 1, "get_many": 1} and counting.round_trips == 2
+    counting.reset()
+    found = await cold.get_items_by_pk([*(str(i) for i in range(60)), "missing", "7"])
+    assert [f["pk"] if f else None for f in found] == [*(str(i) for i in range(60)), None, "7"]
+    assert counting.counts == {"get_many": 1} and counting.round_trips == 1
 
 
 async def test_get_items_by_pk_and_remove_items(local_storage: Storage) -> None:
@@ -369,7 +388,10 @@ async def test_bulk_load_skips_reads_for_new_items_and_handles_existing_ones(
     m = BookmarkManager(counting)
     items = [bookmark(str(i), f"https://x/{i}", "2024-01-01T00:00:00", "a") for i in range(10)]
     await m.add_items(items)
-    assert counting.counts == {"put": 10 * 5}  # 3 entries, 1 reservation, 1 item: no reads
+    if capabilities_of(local_storage).put_many is not None:  # SQLite: two rounds of batches
+        assert counting.counts == {"put_many": 2}
+    else:  # 3 entries, 1 reservation, 1 item: no reads
+        assert counting.counts == {"put": 10 * 5}
     counting.reset()
     moved = [{**item, "tags": ["b"], "url": item["url"] + "/v2"} for item in items]
     await BookmarkManager(counting).add_items(moved)  # they exist: found out, then replaced

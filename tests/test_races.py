@@ -10,6 +10,7 @@ also run on the S3 test server (``storage``).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from ssshelf.errors import (
     OutcomeUnknown,
     UniqueViolation,
 )
-from ssshelf.storages.base import Storage
+from ssshelf.storages.base import Capabilities, Storage, capabilities_of
 from ssshelf.storages.cached import CachedStorage
 from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.wrapper import StorageWrapper
@@ -256,12 +257,8 @@ class NoConditionalWrites(StorageWrapper):
     """A store like s3rver: no If-None-Match / If-Match."""
 
     @property
-    def supports_conditional_put(self) -> bool:
-        return False
-
-    @property
-    def supports_conditional_delete(self) -> bool:
-        return False
+    def capabilities(self) -> Capabilities:
+        return replace(super().capabilities, conditional_put=False, conditional_delete=False)
 
 
 async def test_7_remembered_state_does_not_drop_an_entry(local_storage: Storage) -> None:
@@ -342,7 +339,10 @@ async def test_cancelling_a_bulk_load_stops_it_and_leaves_nothing_running(
     local_storage: Storage,
 ) -> None:
     gate = Gate(local_storage)
-    gate.hold("put", "bookmarks/items/5")  # never answered: the load hangs on item 5
+    if capabilities_of(local_storage).put_many is not None:
+        gate.hold("put_many")  # never answered: the load hangs on its first batch
+    else:
+        gate.hold("put", "bookmarks/items/5")  # never answered: the load hangs on item 5
     items = [bookmark(str(i), f"https://{i}", "2024-01-01T00:00:00") for i in range(50)]
     load = asyncio.create_task(BookmarkManager(gate).add_items(items))
     await asyncio.sleep(0.2)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ssshelf.envelope import Reservation
-from ssshelf.storages.base import Storage
+from ssshelf.storages.base import Capabilities, Storage
 from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.wrapper import StorageWrapper
 
@@ -95,8 +96,8 @@ class NoConditionalDelete(StorageWrapper):
     """A store like Ceph RGW 16: If-Match on DELETE is not honoured."""
 
     @property
-    def supports_conditional_delete(self) -> bool:
-        return False
+    def capabilities(self) -> Capabilities:
+        return replace(super().capabilities, conditional_delete=False)
 
 
 async def test_without_conditional_delete_writes_and_repair_still_work(

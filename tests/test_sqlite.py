@@ -43,8 +43,10 @@ from ssshelf.storages.sqlite import (
     SQLiteStorage,
     SupportsPutMany,
 )
+from ssshelf.storages.sqlite import _requests as sqlite_requests
 from ssshelf.storages.sqlite._requests import ROWS_A_STATEMENT, Batch, Request
 from ssshelf.storages.sqlite._worker import GROUP_LIMIT
+from ssshelf.testing import CountingStorage
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -396,6 +398,9 @@ async def test_an_unreadable_row_fails_its_request_alone(
         db.commit()
     with pytest.raises(StorageError, match="TypeError: the row holds str data"):
         await store.get("text")
+    with pytest.raises(StorageError, match="TypeError: the row of 'text' holds str data") as info:
+        await store.get_many(["a", "text"])
+    assert (info.value.operation, info.value.key) == ("get_many", None)
     assert lock_is_free(path)
 
 
@@ -975,3 +980,31 @@ def test_the_bulk_benchmark_writes_the_same_rows_every_way(tmp_path: Path) -> No
     with contextlib.closing(sqlite3.connect(tmp_path / "put_many.db")) as db:
         (mode,) = db.execute("PRAGMA journal_mode").fetchone()
     assert mode == "wal"
+
+
+# -- get_many: many keys, one request ------------------------------------------------
+
+
+async def test_get_many_reads_past_one_statement_in_one_request(store: SQLiteStorage) -> None:
+    keys = [f"g/{i:04d}" for i in range(1000)]
+    await store.put_many([PutRequest(k, k.encode()) for k in keys[::2]])
+    counting = CountingStorage(store)
+    wanted = [*reversed(keys[2:]), "g/0002", "g/0002"]  # more than one SELECT, repeats
+    found = await counting.get_many(wanted)
+    assert [o.data if o else None for o in found] == [
+        k.encode() if int(k[2:]) % 2 == 0 else None for k in wanted
+    ]
+    assert counting.counts == {"get_many": 1}
+    moments = {o.read_at for o in found if o is not None}
+    assert len(moments) == 1  # one transaction: one moment
+
+
+async def test_get_many_in_statements_of_few_keys(
+    store: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As where SQLite allows few parameters a statement: more statements, one request."""
+    keys = [f"few/{i}" for i in range(30)]
+    await store.put_many([PutRequest(k, k.encode()) for k in keys[:20]])
+    monkeypatch.setattr(sqlite_requests, "KEYS_A_STATEMENT", 7)
+    found = await store.get_many([*keys, "few/3"])
+    assert [o.key if o else None for o in found] == [*keys[:20], *[None] * 10, "few/3"]

@@ -1,4 +1,8 @@
-"""The storage contract: one suite, every backend (``storage`` is parametrized)."""
+"""The storage contract: one suite, every backend (``storage`` is parametrized).
+
+Every backend is a :class:`~ssshelf.storages.common.BaseStorage`: the optional
+requests (``get_many``) and the closed state are part of what is checked.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,15 @@ import asyncio
 
 import pytest
 
-from ssshelf.errors import InvalidArgument, InvalidKeyError, PreconditionFailed
-from ssshelf.storages.base import MAX_KEY_BYTES, Storage
+from ssshelf.errors import InvalidArgument, InvalidKeyError, PreconditionFailed, StorageClosed
+from ssshelf.storages.base import (
+    MAX_GET_BATCH,
+    MAX_KEY_BYTES,
+    Storage,
+    capabilities_of,
+    read_many,
+)
+from ssshelf.storages.common import BaseStorage
 
 ODD_KEYS = [
     "plain",
@@ -209,3 +220,57 @@ async def test_max_key_length_key_works(storage: Storage) -> None:
     key = "m" * storage.max_key_length
     await storage.put(key, b"x")
     assert (await storage.list("mmm")).keys == [key]
+
+
+# -- get_many: many keys in one call ---------------------------------------------
+
+
+async def test_get_many_answers_each_key_in_order(storage: BaseStorage) -> None:
+    caps = capabilities_of(storage)
+    assert caps.get_many == MAX_GET_BATCH
+    versions = {k: await storage.put(k, k.encode()) for k in ["m/a", "m/b", "m/é"]}
+    found = await storage.get_many(["m/b", "m/missing", "m/é", "m/a", "m/b"])
+    assert [o.key if o else None for o in found] == ["m/b", None, "m/é", "m/a", "m/b"]
+    for obj in found:
+        if obj is not None:
+            assert obj.data == obj.key.encode() and obj.version == versions[obj.key]
+            single = await storage.get(obj.key)
+            assert single is not None and single.version == obj.version
+            assert obj.last_modified == single.last_modified
+    assert await storage.get_many([]) == []
+    again = await read_many(storage, ["m/a", "m/zz"], concurrency=4)
+    assert again[0] is not None and again[1] is None
+    assert (again[0].key, again[0].version) == ("m/a", versions["m/a"])
+
+
+async def test_get_many_of_odd_keys(storage: BaseStorage) -> None:
+    for key in ODD_KEYS:
+        await storage.put(key, key.encode())
+    found = await storage.get_many(ODD_KEYS)
+    assert [o.data if o else None for o in found] == [k.encode() for k in ODD_KEYS]
+
+
+async def test_get_many_checks_its_keys_and_size_first(storage: BaseStorage) -> None:
+    with pytest.raises(InvalidArgument):
+        await storage.get_many([f"k{i}" for i in range(MAX_GET_BATCH + 1)])
+    with pytest.raises(InvalidKeyError):
+        await storage.get_many(["fine", ""])
+    with pytest.raises(InvalidKeyError):
+        await storage.get_many(["x" * (storage.max_key_length + 1)])
+
+
+async def test_a_closed_storage_refuses_every_request(storage: BaseStorage) -> None:
+    await storage.put("k", b"x")
+    async with storage:
+        pass
+    for request in (
+        lambda: storage.get("k"),
+        lambda: storage.get_many(["k"]),
+        lambda: storage.put("k", b"y"),
+        lambda: storage.delete("k"),
+        lambda: storage.delete_many(["k"]),
+        lambda: storage.list(""),
+    ):
+        with pytest.raises(StorageClosed, match="closed"):
+            await request()
+    await storage.close()  # again: fine

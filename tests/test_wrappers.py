@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from ssshelf.errors import OutcomeUnknown, PreconditionFailed, StorageUnavailable
-from ssshelf.storages.base import Storage
+from ssshelf.storages.base import PutRequest, Storage
 from ssshelf.storages.inmemory import InMemoryStorage
 from ssshelf.storages.retrying import RetryingStorage
+from ssshelf.storages.sqlite import SQLiteStorage
 from ssshelf.storages.wrapper import StorageWrapper
 from ssshelf.testing import CountingStorage, FaultyStorage, LatencyStorage, SimulatedCrash
 from ssshelf.testing.sim.loop import VirtualTimeLoop
@@ -158,3 +161,40 @@ async def test_retrying_tells_a_lost_answer_from_a_real_conflict() -> None:
     racing = RetryingStorage(LoseAndRace(InMemoryStorage()), attempts=3, base_delay=0.0001)
     with pytest.raises(OutcomeUnknown):  # never PreconditionFailed: the first put landed
         await racing.put("k", b"mine", if_absent=True)
+
+
+async def test_retrying_a_put_many_recognises_its_own_landed_writes(tmp_path: Path) -> None:
+    class LoseFirstBatchAnswer(StorageWrapper):
+        """The first put_many lands but its answer is lost."""
+
+        calls = 0
+
+        async def _put_many(self, puts: Sequence[PutRequest]) -> list[str | PreconditionFailed]:
+            self.calls += 1
+            answers = await super()._put_many(puts)
+            if self.calls == 1:
+                raise StorageUnavailable("answer lost", operation="put_many")
+            return answers
+
+    store = SQLiteStorage(tmp_path / "retry.db")
+    retrying = RetryingStorage(LoseFirstBatchAnswer(store), attempts=3, base_delay=0.0001)
+    answers = await retrying.put_many(
+        [PutRequest("a", b"1", if_absent=True), PutRequest("b", b"2")]
+    )
+    a, b = await store.get_many(["a", "b"])
+    assert a is not None and b is not None and answers == [a.version, b.version]
+    refused = await retrying.put_many([PutRequest("a", b"other", if_absent=True)])
+    assert isinstance(refused[0], PreconditionFailed)  # a real conflict stays one
+
+    class LoseAndRace(LoseFirstBatchAnswer):
+        async def _put_many(self, puts: Sequence[PutRequest]) -> list[str | PreconditionFailed]:
+            try:
+                return await super()._put_many(puts)
+            finally:
+                if self.calls == 1:
+                    await self.inner.put("c", b"someone else")
+
+    racing = RetryingStorage(LoseAndRace(store), attempts=3, base_delay=0.0001)
+    with pytest.raises(OutcomeUnknown, match="put_many"):  # never a refusal: it landed
+        await racing.put_many([PutRequest("c", b"mine", if_absent=True)])
+    await store.close()

@@ -21,11 +21,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 from . import repair as maintenance
-from ._concurrency import gather_all, gather_bounded
+from ._concurrency import gather_bounded
 from .collections import Collection
 from .errors import (
     BulkWriteError,
     ConfigurationError,
+    CorruptItemError,
     InvalidArgument,
     SSShelfError,
     StorageClosed,
@@ -37,7 +38,7 @@ from .layout import Layout, check_name, normalize_pk
 from .planning import Planner, WritePlan
 from .reading import Entry, ItemReader, VerifiedPage
 from .repair import CheckReport, ReindexReport, RepairReport
-from .storages.base import Storage, SupportsPutMany
+from .storages.base import Storage, capabilities_of
 from .storages.url import open_storage
 from .writes import WritePolicy, Writer
 
@@ -256,10 +257,19 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         return found.item if found is not None else None
 
     async def get_items_by_pk(self, pks: Iterable[Any]) -> list[T | None]:
-        """Items for many pks, fetched concurrently; ``None`` where absent."""
+        """Items for many pks, in order, ``None`` where absent: read in as few
+        requests as the storage allows (one a thousand pks on memory and
+        SQLite, concurrent GETs on S3).  A corrupt item raises
+        :class:`~ssshelf.errors.CorruptItemError`."""
         self.ensure_open()
-        wanted = [normalize_pk(pk) for pk in pks]
-        return await gather_all((self.get_item(pk) for pk in wanted), self.max_concurrency)
+        found = await self.reader.read_many([normalize_pk(pk) for pk in pks])
+        items: list[T | None] = []
+        for stored in found:
+            if isinstance(stored, CorruptItemError):
+                raise stored
+            live = stored if stored is not None and stored.live else None
+            items.append(self.reader.deserialize(live) if live is not None else None)
+        return items
 
     async def verified_page(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage[T]:
         """Items behind listed entries, keeping only entries their item names."""
@@ -430,7 +440,8 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         """
         self.ensure_open()
 
-        if isinstance(self.storage, SupportsPutMany) and self.storage.supports_conditional_put:
+        batched = capabilities_of(self.storage).put_many is not None
+        if batched and self.storage.supports_conditional_put:
             return await self._add_in_batches(items, progress)
 
         async def stored(write: Awaitable[str]) -> bool:

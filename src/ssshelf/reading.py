@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic
 
-from ._concurrency import gather_all, gather_bounded
+from ._concurrency import gather_all
 from .envelope import Envelope, decode_envelope, decode_reservation
 from .errors import CorruptItemError, SSShelfError
 from .items import IManager
@@ -22,7 +22,7 @@ from .items.base import T
 from .keys import KeyTuple
 from .known import KnownVersions
 from .layout import Layout
-from .storages.base import Storage, StoredObject, read_fresh
+from .storages.base import Storage, StoredObject, read_fresh, read_many
 
 log = logging.getLogger("ssshelf")
 
@@ -112,6 +112,27 @@ class ItemReader(Generic[T]):
         """
         key = self.layout.item_key(pk)
         obj = await (read_fresh(self.storage, key) if fresh else self.storage.get(key))
+        return self._stored(pk, key, obj, for_write)
+
+    async def read_many(self, pks: Sequence[str]) -> list[Stored | CorruptItemError | None]:
+        """The item objects of ``pks`` (tombstones included), in order, read in
+        as few requests as the storage allows (one ``get_many`` a thousand on
+        memory and SQLite); a corrupt item is its :class:`CorruptItemError`
+        in its place.  Errors of the store are raised."""
+        keys = [self.layout.item_key(pk) for pk in pks]
+        objects = await read_many(self.storage, keys, concurrency=self.concurrency)
+        found: list[Stored | CorruptItemError | None] = []
+        for pk, key, obj in zip(pks, keys, objects, strict=True):
+            try:
+                found.append(self._stored(pk, key, obj, False))
+            except CorruptItemError as exc:
+                found.append(exc)
+        return found
+
+    def _stored(
+        self, pk: str, key: str, obj: StoredObject | None, for_write: bool
+    ) -> Stored | None:
+        """What :meth:`read` makes of the object read under ``key``."""
         if obj is None:
             self.known.forget(pk)
             return None
@@ -144,18 +165,17 @@ class ItemReader(Generic[T]):
     async def verified(self, collection: str, entries: Sequence[Entry]) -> VerifiedPage[T]:
         """Items behind listed entries, keeping only entries their item names.
 
-        Each distinct pk is fetched once, all concurrently.
+        Each distinct pk is fetched once, all in as few requests as the
+        storage allows (:meth:`read_many`).
         """
         pks = list(dict.fromkeys(e.pk for e in entries))
-        reads = await gather_bounded((self.read(pk) for pk in pks), self.concurrency)
+        reads = await self.read_many(pks)
         page: VerifiedPage[T] = VerifiedPage()
         by_pk: dict[str, Stored] = {}
         for pk, result in zip(pks, reads, strict=True):
             if isinstance(result, CorruptItemError):
                 page.unreadable.append(result.key)
                 log.warning("ssshelf: skipping unreadable item %s: %s", result.key, result)
-            elif isinstance(result, BaseException):
-                raise result
             elif result is not None and result.live:
                 by_pk[pk] = result
         decoded: dict[str, T] = {}
@@ -183,13 +203,11 @@ class ItemReader(Generic[T]):
     async def count_verified(self, collection: str, entries: Sequence[Entry]) -> int:
         """How many of ``entries`` their item names (the entries :meth:`verified`
         would keep), without deserialising any item.  Each distinct pk is read
-        once, all concurrently; an item that cannot be read back is not counted."""
+        once, in as few requests as the storage allows (:meth:`read_many`); an
+        item that cannot be read back is not counted."""
         pks = list(dict.fromkeys(e.pk for e in entries))
-        reads = await gather_bounded((self.read(pk) for pk in pks), self.concurrency)
         by_pk: dict[str, Stored] = {}
-        for pk, result in zip(pks, reads, strict=True):
-            if isinstance(result, BaseException) and not isinstance(result, CorruptItemError):
-                raise result
+        for pk, result in zip(pks, await self.read_many(pks), strict=True):
             if isinstance(result, Stored) and result.live:
                 by_pk[pk] = result
         return sum(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .._concurrency import gather_bounded
 from ..collections import Collection
 from ..managers import CManager
 from ..reading import Stored
@@ -26,7 +25,7 @@ from .render import dumps_line
 
 async def count_live_items(manager: CManager, progress: Progress, base: int) -> tuple[int, int]:
     """(live items, item objects) of ``manager``: every item object read once,
-    concurrently a page at a time, none deserialised."""
+    a page at a time in as few requests as the storage allows, none deserialised."""
     storage, layout = manager.storage, manager.layout
     live = objects = 0
     after: str | None = None
@@ -39,9 +38,7 @@ async def count_live_items(manager: CManager, progress: Progress, base: int) -> 
             except ValueError:
                 continue
         objects += len(page.keys)
-        reads = await gather_bounded(
-            (manager.reader.read(pk) for pk in pks), manager.max_concurrency
-        )
+        reads = await manager.reader.read_many(pks)
         live += sum(1 for read in reads if isinstance(read, Stored) and read.live)
         progress(base + objects)
         after = page.next_after

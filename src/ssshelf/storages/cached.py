@@ -12,22 +12,26 @@ What a caller may rely on
 -------------------------
 
 * It is a :class:`~ssshelf.storages.base.Storage`: the same five requests, the
-  same errors, and the inner storage's ``max_key_length``,
-  ``supports_conditional_put`` and ``supports_conditional_delete``.
-* ``get`` of a cached key makes no request.  The cache is an LRU bounded both
-  by ``max_entries`` and by ``max_bytes`` (object bytes plus key bytes plus a
-  small fixed overhead per entry); an object larger than ``max_bytes`` is never
-  cached.  With ``ttl`` (seconds), an entry older than that is checked again
-  with the inner storage before it is served.
+  same errors, and the inner storage's ``max_key_length`` and capabilities
+  (``put_many``, ``get_many``, conditional writes…), with ``caches_reads``.
+* ``get`` of a cached key makes no request.  ``get_many`` answers the keys
+  it holds and asks the inner storage for the others in one ``get_many``
+  (an entry whose ``ttl`` ran out is fetched again there, not revalidated).
+  The cache is an LRU bounded both by ``max_entries`` and by ``max_bytes``
+  (object bytes plus key bytes plus a small fixed overhead per entry); an
+  object larger than ``max_bytes`` is never cached.  With ``ttl`` (seconds),
+  an entry older than that is checked again with the inner storage before it
+  is served.
 * Writes made **through this wrapper** keep it exact: a successful ``put``
-  caches the new bytes and version; ``delete`` and ``delete_many`` replace the
-  entry by a tombstone, so a later ``get`` answers ``None`` without a request
-  and never returns the deleted copy.  A write that fails (a conditional put
-  that lost, a timeout whose outcome is unknown) drops the entry, so the next
-  ``get`` asks the inner storage: a failure never leaves a wrong entry.  A
-  ``get`` that was already in flight when a write completed does not store
-  what it read; two writes of the same key in flight at once drop the entry
-  rather than guess which one the store kept.
+  (or write of a ``put_many``) caches the new bytes and version; ``delete``
+  and ``delete_many`` replace the entry by a tombstone, so a later ``get``
+  answers ``None`` without a request and never returns the deleted copy.
+  A write that fails (a conditional put that lost, a timeout whose outcome
+  is unknown) drops the entry, so the next ``get`` asks the inner storage: a
+  failure never leaves a wrong entry.  A ``get`` that was already in flight
+  when a write completed does not store what it read; two writes of the same
+  key in flight at once drop the entry rather than guess which one the store
+  kept.
 * ``list`` is never cached: it always goes to the inner storage.
 * Misses (``None``) are cached only with ``cache_misses=True``; tombstones of
   this process's own deletes are always kept (within the same bounds).
@@ -49,14 +53,16 @@ safely at the store (the cache never answers a write), it just costs a retry.
 Conditional revalidation (optional extension)
 ---------------------------------------------
 
-A backend may offer, besides the contract's methods, one more request::
+A backend may offer, besides the contract's methods, one more request (its
+capabilities name ``get_if_changed``; wrappers forward it)::
 
     async def get_if_changed(self, key: str, version: str) -> StoredObject | None | NotModified
 
-It returns :data:`NOT_MODIFIED` when ``key`` is still at ``version``, the
-current object when it changed, or ``None`` when it is gone.  On S3 this is a
-``GetObject`` with ``IfNoneMatch: <etag>``, which answers ``304 Not
-Modified`` without a body.  When the inner storage has it, an entry whose
+It returns :data:`~ssshelf.storages.base.NOT_MODIFIED` when ``key`` is still
+at ``version``, the current object when it changed, or ``None`` when it is
+gone.  On S3 this would be a ``GetObject`` with ``IfNoneMatch: <etag>``,
+which answers ``304 Not Modified`` without a body (S3Storage does not offer
+it yet).  When the inner storage has it, an entry whose
 ``ttl`` ran out is revalidated with it (one request, no body transferred when
 nothing changed); otherwise the object is simply fetched again with ``get``.
 See :class:`RevalidatingStorage`.
@@ -64,15 +70,28 @@ See :class:`RevalidatingStorage`.
 
 from __future__ import annotations
 
-import enum
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass, field, replace
+from typing import Protocol, cast, runtime_checkable
 
-from ..errors import DeleteFailed, InvalidArgument
-from .base import MAX_LIST_LIMIT, ListPage, Storage, StoredObject, read_fresh
+from ..errors import DeleteFailed, InvalidArgument, PreconditionFailed
+from .base import (
+    NOT_MODIFIED,
+    Capabilities,
+    ListPage,
+    NotModified,
+    PutRequest,
+    Revalidated,
+    Storage,
+    StoredObject,
+    SupportsGetMany,
+    SupportsPutMany,
+    SupportsRevalidation,
+    capabilities_of,
+    read_fresh,
+)
 from .wrapper import StorageWrapper
 
 __all__ = [
@@ -81,6 +100,7 @@ __all__ = [
     "CachedStorage",
     "NotModified",
     "ReadKeyCacheInMemory",
+    "Revalidated",
     "RevalidatingStorage",
 ]
 
@@ -88,24 +108,13 @@ __all__ = [
 ENTRY_OVERHEAD = 128
 
 
-class NotModified(enum.Enum):
-    """The type of :data:`NOT_MODIFIED`."""
-
-    NOT_MODIFIED = "not-modified"
-
-
-#: What ``get_if_changed`` returns when the object is still at the given version.
-NOT_MODIFIED: Final = NotModified.NOT_MODIFIED
-
-Revalidated = StoredObject | None | Literal[NotModified.NOT_MODIFIED]
-
-
 @runtime_checkable
 class RevalidatingStorage(Storage, Protocol):
     """A storage that can answer "has this key changed since ``version``?" in one request."""
 
     async def get_if_changed(self, key: str, version: str) -> Revalidated:
-        """:data:`NOT_MODIFIED` if ``key`` is at ``version``, else its object or ``None``."""
+        """:data:`~ssshelf.storages.base.NOT_MODIFIED` if ``key`` is at ``version``,
+        else its object or ``None``."""
         ...
 
 
@@ -190,14 +199,11 @@ class CachedStorage(StorageWrapper):
         self._bytes = 0
         self._flights: dict[str, _Flights] = {}
         self._stats = CacheStats()
-        revalidate = getattr(inner, "get_if_changed", None)
-        self._get_if_changed: Callable[[str, str], Awaitable[Revalidated]] | None = (
-            revalidate if callable(revalidate) else None
-        )
 
     @property
-    def caches_reads(self) -> bool:
-        return True
+    def capabilities(self) -> Capabilities:
+        """The inner storage's, and ``caches_reads``."""
+        return replace(capabilities_of(self.inner), caches_reads=True)
 
     # -- inspection and manual control ---------------------------------------
 
@@ -237,7 +243,7 @@ class CachedStorage(StorageWrapper):
 
     # -- the contract ----------------------------------------------------------
 
-    async def get(self, key: str) -> StoredObject | None:
+    async def _get(self, key: str) -> StoredObject | None:
         """The cached object when fresh, else one request to the inner storage."""
         if not self._cacheable(key):
             return await self.inner.get(key)
@@ -247,15 +253,51 @@ class CachedStorage(StorageWrapper):
                 self._entries.move_to_end(key)
                 self._stats.hits += 1
                 return entry.obj
-            if entry.obj is not None and self._get_if_changed is not None:
-                return await self._revalidate(key, entry.obj, self._get_if_changed)
+            if entry.obj is not None and capabilities_of(self.inner).get_if_changed:
+                return await self._revalidate(key, entry.obj)
         return await self._fill(key, self.inner.get(key))
 
-    async def get_fresh(self, key: str) -> StoredObject | None:
+    async def _get_fresh(self, key: str) -> StoredObject | None:
         """Ask the inner storage, whatever is cached, and cache what it answers."""
         if not self._cacheable(key):
             return await read_fresh(self.inner, key)
         return await self._fill(key, read_fresh(self.inner, key))
+
+    async def _get_many(self, keys: Sequence[str]) -> list[StoredObject | None]:
+        """The cached objects that are fresh; the others in one ``get_many``
+        of the inner storage (each key once), cached as ``get`` caches."""
+        answers: list[StoredObject | None] = [None] * len(keys)
+        wanted: dict[str, list[int]] = {}
+        now = self._clock() if self.ttl is not None else 0.0
+        entries = self._entries
+        for index, key in enumerate(keys):
+            entry = entries.get(key) if self._cacheable(key) else None
+            if entry is not None and (entry.expires_at is None or now < entry.expires_at):
+                entries.move_to_end(key)
+                self._stats.hits += 1
+                answers[index] = entry.obj
+            else:
+                wanted.setdefault(key, []).append(index)
+        if not wanted:
+            return answers
+        asked = list(wanted)
+        fills = {key: self._begin_fill(key) for key in asked if self._cacheable(key)}
+        self._stats.misses += len(fills)
+        try:
+            found = await cast(SupportsGetMany, self.inner).get_many(asked)
+        finally:
+            for key, fill in fills.items():
+                self._end_fill(key, fill)
+        for key, obj in zip(asked, found, strict=True):
+            for index in wanted[key]:
+                answers[index] = obj
+            filled = fills.get(key)
+            if filled is not None and filled.valid:
+                if obj is not None or self.cache_misses:
+                    self._store(key, obj)
+                else:
+                    self._drop(key)
+        return answers
 
     async def _fill(self, key: str, request: Awaitable[StoredObject | None]) -> StoredObject | None:
         self._stats.misses += 1
@@ -271,14 +313,7 @@ class CachedStorage(StorageWrapper):
                 self._drop(key)
         return obj
 
-    async def put(
-        self,
-        key: str,
-        data: bytes,
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
-    ) -> str:
+    async def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> str:
         """Write through to the inner storage; cache the new bytes once it succeeds."""
         if not self._cacheable(key):
             return await self.inner.put(key, data, if_absent=if_absent, if_version=if_version)
@@ -297,7 +332,28 @@ class CachedStorage(StorageWrapper):
             self._store(key, StoredObject(key, bytes(data), version))
         return version
 
-    async def delete(self, key: str, *, if_version: str | None = None) -> None:
+    async def _put_many(self, puts: Sequence[PutRequest]) -> list[str | PreconditionFailed]:
+        """Write through to the inner storage's ``put_many``; cache each write
+        that was applied, drop each that was refused (and all when it raises)."""
+        tracked = [(put, self._begin_write(put.key)) for put in puts if self._cacheable(put.key)]
+        try:
+            answers = await cast(SupportsPutMany, self.inner).put_many(puts)
+        except BaseException:
+            for put, write in tracked:
+                self._end_write(put.key, write)
+                self._drop(put.key)
+            raise
+        by_key = dict(zip((put.key for put in puts), answers, strict=True))
+        for put, write in tracked:
+            self._end_write(put.key, write)
+            answer = by_key[put.key]
+            if write.overlapped or not isinstance(answer, str):
+                self._drop(put.key)
+            else:
+                self._store(put.key, StoredObject(put.key, bytes(put.data), answer))
+        return answers
+
+    async def _delete(self, key: str, if_version: str | None) -> None:
         """Delete through the inner storage; remember the key as deleted."""
         if not self._cacheable(key):
             await self.inner.delete(key, if_version=if_version)
@@ -312,7 +368,7 @@ class CachedStorage(StorageWrapper):
         self._end_write(key, write)
         self._settle_delete(key, write)
 
-    async def delete_many(self, keys: Sequence[str]) -> None:
+    async def _delete_many(self, keys: Sequence[str]) -> None:
         """Delete through the inner storage; remember each deleted key as deleted.
 
         Keys named in a :class:`~ssshelf.errors.DeleteFailed` are dropped from
@@ -338,13 +394,11 @@ class CachedStorage(StorageWrapper):
             self._end_write(key, write)
             self._settle_delete(key, write)
 
-    async def list(
-        self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
-    ) -> ListPage:
+    async def _list(self, prefix: str, after: str | None, limit: int) -> ListPage:
         """Always one request to the inner storage: listings are never cached."""
         return await self.inner.list(prefix, after=after, limit=limit)
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         """Forget every entry and close the inner storage."""
         self.clear()
         await self.inner.close()
@@ -354,16 +408,13 @@ class CachedStorage(StorageWrapper):
     def _cacheable(self, key: str) -> bool:
         return self._should_cache is None or self._should_cache(key)
 
-    async def _revalidate(
-        self,
-        key: str,
-        cached: StoredObject,
-        get_if_changed: Callable[[str, str], Awaitable[Revalidated]],
-    ) -> StoredObject | None:
+    async def _revalidate(self, key: str, cached: StoredObject) -> StoredObject | None:
         self._stats.revalidations += 1
         fill = self._begin_fill(key)
         try:
-            result = await get_if_changed(key, cached.version)
+            result = await cast(SupportsRevalidation, self.inner).get_if_changed(
+                key, cached.version
+            )
         finally:
             self._end_fill(key, fill)
         if result is NOT_MODIFIED:

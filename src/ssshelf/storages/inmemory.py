@@ -9,30 +9,26 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from ..errors import PreconditionFailed
-from .base import (
-    MAX_KEY_BYTES,
-    MAX_LIST_LIMIT,
-    ListPage,
-    StoredObject,
-    check_batch,
-    check_conditions,
-    check_key,
-    check_limit,
+from .base import MAX_GET_BATCH, Capabilities, ListPage, StoredObject
+from .common import BaseStorage
+
+_CAPABILITIES = Capabilities(
+    conditional_put=True,
+    conditional_delete=True,
+    get_many=MAX_GET_BATCH,
+    get_many_in_one_request=True,
 )
 
 
-class InMemoryStorage:
+class InMemoryStorage(BaseStorage):
     """Objects in a dict plus a sorted key list.
 
     Listing costs O(log n + page): new keys are merged into the sorted list
     lazily (one sort of the new keys, one merge) and deleted keys are skipped,
     then compacted once they are half the list.  Every method still counts as
-    one request, so wrappers see the same traffic as against S3.
+    one request, so wrappers see the same traffic as against S3; ``get_many``
+    is one request, all answers read at one moment.
     """
-
-    max_key_length = MAX_KEY_BYTES
-    supports_conditional_put = True
-    supports_conditional_delete = True
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         """``clock``: the store's own clock (seconds since the epoch), which
@@ -44,26 +40,33 @@ class InMemoryStorage:
         self._dead: set[str] = set()
         self._versions = itertools.count(1)
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return _CAPABILITIES
+
     def __len__(self) -> int:
         return len(self._objects)
 
-    async def get(self, key: str) -> StoredObject | None:
-        check_key(key)
+    async def _get(self, key: str) -> StoredObject | None:
         found = self._objects.get(key)
         if found is None:
             return None
         return StoredObject(key, found.data, found.version, found.last_modified, self._now())
 
-    async def put(
-        self,
-        key: str,
-        data: bytes,
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
-    ) -> str:
-        check_key(key)
-        check_conditions(if_absent, if_version)
+    async def _get_many(self, keys: Sequence[str]) -> list[StoredObject | None]:
+        now = self._now()
+        objects = self._objects
+        answers: list[StoredObject | None] = []
+        for key in keys:
+            found = objects.get(key)
+            answers.append(
+                None
+                if found is None
+                else StoredObject(key, found.data, found.version, found.last_modified, now)
+            )
+        return answers
+
+    async def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> str:
         current = self._objects.get(key)
         if if_absent and current is not None:
             raise PreconditionFailed(f"{key!r} already exists", operation="put", key=key)
@@ -80,8 +83,7 @@ class InMemoryStorage:
                 self._pending.add(key)
         return version
 
-    async def delete(self, key: str, *, if_version: str | None = None) -> None:
-        check_key(key)
+    async def _delete(self, key: str, if_version: str | None) -> None:
         current = self._objects.get(key)
         if if_version is not None and (current is None or current.version != if_version):
             raise PreconditionFailed(
@@ -89,17 +91,11 @@ class InMemoryStorage:
             )
         self._forget(key)
 
-    async def delete_many(self, keys: Sequence[str]) -> None:
-        check_batch(keys)
-        for key in keys:
-            check_key(key)
+    async def _delete_many(self, keys: Sequence[str]) -> None:
         for key in keys:
             self._forget(key)
 
-    async def list(
-        self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
-    ) -> ListPage:
-        check_limit(limit)
+    async def _list(self, prefix: str, after: str | None, limit: int) -> ListPage:
         self._merge_pending()
         if after is not None and after >= prefix:
             index = bisect.bisect_right(self._sorted, after)
@@ -116,9 +112,6 @@ class InMemoryStorage:
                 return ListPage(keys, keys[-1])
             keys.append(key)
         return ListPage(keys, None)
-
-    async def close(self) -> None:
-        """Nothing to release; the data lives as long as this object."""
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)

@@ -9,7 +9,9 @@ its own first attempt.  This wrapper reads the key once: when it holds exactly
 the bytes sent, the write landed and its version is returned; otherwise the
 outcome is unknown and :class:`~ssshelf.errors.OutcomeUnknown` is raised —
 never :class:`~ssshelf.errors.PreconditionFailed`, which would say that
-nothing changed.  (ssshelf writes distinct bytes for every item and
+nothing changed.  A ``put_many`` retried after a lost answer reads the keys
+of the writes that then answer "precondition failed" the same way, in one
+``get_many`` where the inner storage has it.  (ssshelf writes distinct bytes for every item and
 reservation write, which is what makes the comparison sound.)
 
 Errors that say the backend already retried (:class:`~ssshelf.errors.RetriesDone`,
@@ -21,12 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar, cast
 
 from ..errors import NotSent, OutcomeUnknown, PreconditionFailed, RetriesDone, StorageUnavailable
-from .base import Storage
-from .wrapper import StorageWrapper
+from .base import PutRequest, Storage, SupportsPutMany, read_many
+from .wrapper import READ_KINDS, StorageWrapper
 
 T = TypeVar("T")
 
@@ -58,7 +60,7 @@ class RetryingStorage(StorageWrapper):
         self.max_delay = max_delay
 
     async def _call(self, kind: str, key: str | None, request: Callable[[], Awaitable[T]]) -> T:
-        return await self._retry(request, write=kind in ("put", "delete", "delete_many"))
+        return await self._retry(request, write=kind not in READ_KINDS)
 
     async def _retry(self, request: Callable[[], Awaitable[T]], *, write: bool) -> T:
         maybe_landed = False
@@ -86,14 +88,7 @@ class RetryingStorage(StorageWrapper):
             )
         raise AssertionError("unreachable")
 
-    async def put(
-        self,
-        key: str,
-        data: bytes,
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
-    ) -> str:
+    async def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> str:
         failed_once = False
 
         async def request() -> str:
@@ -118,7 +113,48 @@ class RetryingStorage(StorageWrapper):
 
         return await self._retry(request, write=True)
 
-    async def delete(self, key: str, *, if_version: str | None = None) -> None:
+    async def _put_many(self, puts: Sequence[PutRequest]) -> list[str | PreconditionFailed]:
+        failed_once = False
+        inner = cast(SupportsPutMany, self.inner)
+
+        async def request() -> list[str | PreconditionFailed]:
+            nonlocal failed_once
+            try:
+                answers = await inner.put_many(puts)
+            except StorageUnavailable:
+                failed_once = True
+                raise
+            if failed_once:
+                return await self._settle_refusals(puts, answers)
+            return answers
+
+        return await self._retry(request, write=True)
+
+    async def _settle_refusals(
+        self, puts: Sequence[PutRequest], answers: list[str | PreconditionFailed]
+    ) -> list[str | PreconditionFailed]:
+        """After a lost answer, a refused write may have met its own earlier
+        attempt: its version when the key holds exactly its bytes, else the
+        whole call's outcome is unknown."""
+        refused = [i for i, answer in enumerate(answers) if isinstance(answer, PreconditionFailed)]
+        if not refused:
+            return answers
+        keys = [puts[i][0] for i in refused]
+        found = await read_many(self.inner, keys, concurrency=len(keys))
+        settled = list(answers)
+        for index, obj in zip(refused, found, strict=True):
+            if obj is None or obj.data != puts[index][1]:
+                raise _Undecidable(
+                    f"put_many: the write of {puts[index][0]!r} was refused after an attempt"
+                    " whose answer was lost; that attempt may have landed and been"
+                    " overwritten since, or never landed; read the keys to find out",
+                    operation="put_many",
+                    key=puts[index][0],
+                )
+            settled[index] = obj.version
+        return settled
+
+    async def _delete(self, key: str, if_version: str | None) -> None:
         failed_once = False
 
         async def request() -> None:

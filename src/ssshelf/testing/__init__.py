@@ -1,9 +1,11 @@
 """Storage wrappers for tests and measurements: counting, latency, faults, a client queue.
 
 Each wraps any :class:`~ssshelf.storages.base.Storage` and is one itself, so
-they stack: ``CountingStorage(LatencyStorage(SQLiteStorage(path), 0.02))``.
-Since every storage method is exactly one request, "the N-th request" means
-the same thing on every backend.
+they stack: ``CountingStorage(LatencyStorage(SQLiteStorage(path), 0.02))``;
+each keeps the capabilities of what it wraps (``put_many``, ``get_many``…).
+Since every storage method is one call, "the N-th request" means the same
+thing on every backend (``CountingStorage`` alone tells a ``get_many`` that
+S3 sends as one GET a key from one that is a single request).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar, cast
 
 from ..errors import OutcomeUnknown, StorageUnavailable
-from ..storages.base import Storage
-from ..storages.wrapper import StorageWrapper
+from ..storages.base import Storage, StoredObject, SupportsGetMany, capabilities_of
+from ..storages.wrapper import READ_KINDS, StorageWrapper
 from .queued import QueuedStorage
 
 T = TypeVar("T")
@@ -32,11 +34,15 @@ __all__ = [
 
 class CountingStorage(StorageWrapper):
     """Counts requests by kind (``get``, ``put``, ``delete``, ``delete_many``,
-    ``list``) and the dependent round trips they formed.
+    ``list``, ``put_many``, ``get_many``…) and the dependent round trips they
+    formed.
 
     A round trip is a maximal stretch of time during which at least one
     request was in flight: requests issued together (concurrently) share one,
-    requests that wait for each other take one each.
+    requests that wait for each other take one each.  A ``get_many`` counts
+    as the store sees it: one ``get_many`` where the inner storage answers it
+    in one request (memory, SQLite), one ``get`` a key where it sends one
+    request a key (S3); one round trip either way.
     """
 
     def __init__(self, inner: Storage) -> None:
@@ -54,6 +60,13 @@ class CountingStorage(StorageWrapper):
         """Start counting from zero."""
         self.counts.clear()
         self.round_trips = 0
+
+    async def _get_many(self, keys: Sequence[str]) -> list[StoredObject | None]:
+        if capabilities_of(self.inner).get_many_in_one_request:
+            return await super()._get_many(keys)
+        self.counts["get"] += len(keys) - 1  # _call counts the last one
+        inner = cast(SupportsGetMany, self.inner)
+        return await self._call("get", None, lambda: inner.get_many(keys))
 
     async def _call(self, kind: str, key: str | None, request: Callable[[], Awaitable[T]]) -> T:
         self.counts[kind] += 1
@@ -95,6 +108,9 @@ class FaultyStorage(StorageWrapper):
     was lost, as timeouts do in production): for a write that is
     :class:`~ssshelf.errors.OutcomeUnknown`, as the storage contract says.
     ``seed`` makes it repeatable.
+
+    A ``get_many`` or ``put_many`` is one request here: it fails, or
+    crashes, as a whole.
     """
 
     def __init__(
@@ -127,7 +143,7 @@ class FaultyStorage(StorageWrapper):
             )
         result = await request()
         if self._fails():
-            lost = OutcomeUnknown if kind != "get" and kind != "list" else StorageUnavailable
+            lost = StorageUnavailable if kind in READ_KINDS else OutcomeUnknown
             raise lost(
                 f"injected transient failure after {kind} (the request landed)",
                 operation=kind,

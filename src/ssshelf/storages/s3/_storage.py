@@ -46,16 +46,8 @@ from ...errors import (
     UnsupportedOperation,
 )
 from .. import sending
-from ..base import (
-    MAX_KEY_BYTES,
-    MAX_LIST_LIMIT,
-    ListPage,
-    StoredObject,
-    check_batch,
-    check_conditions,
-    check_key,
-    check_limit,
-)
+from ..base import MAX_GET_BATCH, MAX_KEY_BYTES, Capabilities, ListPage, StoredObject
+from ..common import BaseStorage
 from . import _errors as errs
 from . import _xml
 from ._addressing import Addressing, AddressingStyle, address, aws_endpoint, parse_endpoint
@@ -71,7 +63,7 @@ from ._compat import (
 from ._credentials import CredentialSource, NoCredentials
 from ._http import Response, TransportError
 from ._loops import LoopState, PerLoop
-from ._settings import check_settings, check_text, check_timeouts, tls_context
+from ._settings import check_settings, check_timeouts, tls_context
 from ._signing import EMPTY_SHA256, Signer, canonical_query, quote_path
 
 __all__ = ["DEFAULT_RETRIES", "RetryPolicy", "S3Storage"]
@@ -156,7 +148,7 @@ class _Request:
         return self.method in ("PUT", "POST", "DELETE")
 
 
-class S3Storage:
+class S3Storage(BaseStorage):
     """Objects in one S3 bucket, optionally under a key prefix.
 
     ``bucket`` defaults to ``SSSHELF_BUCKET``; the endpoint to
@@ -181,10 +173,10 @@ class S3Storage:
     Server quirks (see ``docs/s3.md``): ``flavor`` is
     ``"auto"`` (recognised from the server's answers), ``"aws"`` or ``"ceph"``;
     ``etag_quoting`` and ``conditional_delete`` override single aspects.
-    """
 
-    #: PutObject's If-None-Match/If-Match are enforced by every supported server.
-    supports_conditional_put = True
+    ``get_many`` is offered as one wave of concurrent GetObject requests
+    (bounded by ``max_in_flight``), all within one ``deadline``.
+    """
 
     def __init__(
         self,
@@ -222,9 +214,8 @@ class S3Storage:
         check_timeouts(connect_timeout, request_timeout, deadline)
         self.prefix = prefix.strip("/")
         self._key_prefix = f"{self.prefix}/" if self.prefix else ""
-        #: Longest relative key: S3's 1,024 bytes less the prefix and its "/".
-        self.max_key_length = MAX_KEY_BYTES - len(self._key_prefix.encode("utf-8"))
-        if self.max_key_length < 1:
+        self._max_key_length = MAX_KEY_BYTES - len(self._key_prefix.encode("utf-8"))
+        if self._max_key_length < 1:
             raise ConfigurationError(f"S3 key prefix {self.prefix[:80]!r}… leaves no room for keys")
 
         kwargs = dict(aws_client_kwargs or {})
@@ -274,6 +265,22 @@ class S3Storage:
         self._closed = False
 
     # -- public extras ------------------------------------------------------
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Conditional puts (every supported server); conditional deletes as
+        :attr:`supports_conditional_delete` says now; ``get_many`` as
+        concurrent GETs."""
+        return Capabilities(
+            conditional_put=True,
+            conditional_delete=self.supports_conditional_delete,
+            get_many=MAX_GET_BATCH,
+        )
+
+    @property
+    def max_key_length(self) -> int:
+        """Longest relative key: S3's 1,024 bytes less the prefix and its "/"."""
+        return self._max_key_length
 
     @property
     def flavor(self) -> Flavor | None:
@@ -328,19 +335,24 @@ class S3Storage:
 
     # -- the contract -------------------------------------------------------
 
-    async def get(self, key: str) -> StoredObject | None:
+    async def _get(self, key: str) -> StoredObject | None:
         """The object and its version (ETag), or ``None`` when the key is missing."""
-        check_key(key, max_bytes=self.max_key_length)
         return await self._fetch(key, None)
 
-    async def put(
-        self,
-        key: str,
-        data: bytes,
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
-    ) -> str:
+    async def _get_many(self, keys: Sequence[str]) -> list[StoredObject | None]:
+        """One GetObject a key, all sent at once (``max_in_flight`` bound the
+        wave) and all within one ``deadline``; every one runs to its end, then
+        the first error, if any, is raised."""
+        give_up_at = self._give_up_at()
+        answers = await asyncio.gather(
+            *(self._fetch(key, give_up_at) for key in keys), return_exceptions=True
+        )
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        return answers  # type: ignore[return-value]  # no exceptions left
+
+    async def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> str:
         """Store ``data``; return its version.  A failed condition raises PreconditionFailed.
 
         A conditional write retried after a lost answer that then fails its
@@ -349,8 +361,6 @@ class S3Storage:
         otherwise :class:`~ssshelf.errors.OutcomeUnknown` (never PreconditionFailed, which
         would say nothing changed).
         """
-        check_key(key, max_bytes=self.max_key_length)
-        check_conditions(if_absent, if_version)
         payload = bytes(data)
         give_up_at = self._give_up_at()
         headers = {"content-md5": base64.b64encode(hashlib.md5(payload).digest()).decode()}
@@ -371,13 +381,12 @@ class S3Storage:
         except _Refused as refused:
             return await self._settle_refused_put(key, payload, refused, if_version, give_up_at)
 
-    async def delete(self, key: str, *, if_version: str | None = None) -> None:
+    async def _delete(self, key: str, if_version: str | None) -> None:
         """Delete ``key`` (missing is fine); with ``if_version`` only at that version.
 
         A conditional delete on a server that ignores ``If-Match`` on DELETE
         (Ceph RGW) raises :class:`~ssshelf.errors.UnsupportedOperation` without deleting.
         """
-        check_key(key, max_bytes=self.max_key_length)
         path = self._object_path(key)
         if if_version is None:
             await self._send(_Request("delete", key, "DELETE", path))
@@ -406,7 +415,7 @@ class S3Storage:
                 key=key,
             ) from None
 
-    async def delete_many(self, keys: Sequence[str]) -> None:
+    async def _delete_many(self, keys: Sequence[str]) -> None:
         """Delete up to 1,000 keys in one DeleteObjects request; refusals raise DeleteFailed.
 
         DeleteObjects carries keys in an XML body, which cannot hold every
@@ -414,15 +423,14 @@ class S3Storage:
         carriage return would be read back as a line feed).  Such keys are
         deleted with one DeleteObject each instead; no request for none.
         """
-        check_batch(keys)
-        for key in keys:
-            check_key(key, max_bytes=self.max_key_length)
         in_xml = [key for key in keys if not _XML_UNSAFE.search(key)]
         one_by_one = [key for key in keys if _XML_UNSAFE.search(key)]
         failures = await self._delete_objects(in_xml) if in_xml else {}
         for key, outcome in zip(
             one_by_one,
-            await asyncio.gather(*(self.delete(k) for k in one_by_one), return_exceptions=True),
+            await asyncio.gather(
+                *(self._delete(k, None) for k in one_by_one), return_exceptions=True
+            ),
             strict=True,
         ):
             if isinstance(outcome, StorageClosed):
@@ -448,21 +456,16 @@ class S3Storage:
         )
         return {self._relative(key): f"{info.code}: {info.message}" for key, info in refused}
 
-    async def list(
-        self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
-    ) -> ListPage:
+    async def _list(self, prefix: str, after: str | None, limit: int) -> ListPage:
         """One ListObjectsV2 request; ``next_after`` is the last key when S3 says more follow.
 
         A page that says "more follow" but holds no key (S3 may answer so) is
         followed by the next page in the same call rather than read as the end.
         """
-        check_limit(limit)
-        check_text(prefix, "list prefix")
         params = {"list-type": "2", "max-keys": str(limit), "encoding-type": "url"}
         if self._key_prefix or prefix:
             params["prefix"] = self._full(prefix)
         if after is not None:
-            check_text(after, "list after")
             params["start-after"] = self._full(after)
         give_up_at = self._give_up_at()
         full_prefix = params.get("prefix", "")
@@ -487,21 +490,9 @@ class S3Storage:
                 )
             params["continuation-token"] = listing.continuation_token
 
-    async def close(self) -> None:
-        """Release every loop's connections; requests in flight fail with StorageClosed.
-
-        Idempotent.  The storage cannot be used afterwards.
-        """
-        if self._closed:
-            return
-        self._closed = True
+    async def _close(self) -> None:
+        """Release every loop's connections; requests in flight fail with StorageClosed."""
         await self._loops.close_all()
-
-    async def __aenter__(self) -> S3Storage:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     def __repr__(self) -> str:
         where = self.endpoint_url or "AWS"
@@ -655,7 +646,7 @@ class S3Storage:
             if not isinstance(outcome, errs.Failure):
                 return outcome
             if self._closed:
-                raise self._closed_error(request, landed or request.is_write)
+                raise self._closed_in_flight(request, landed or request.is_write)
             if isinstance(outcome, errs.Refusal) and outcome.code in handles:
                 raise _Refused(outcome.code, after_ambiguity=landed)
             ambiguous = landed and request.is_write
@@ -694,7 +685,7 @@ class S3Storage:
             )
             await _backoff(state, delay)
             if self._closed:
-                raise self._closed_error(request, landed)
+                raise self._closed_in_flight(request, landed)
 
     async def _attempt(
         self,
@@ -751,7 +742,7 @@ class S3Storage:
         head = "\r\n".join(lines) + "\r\n\r\n"
         return head.encode("latin-1") + body
 
-    def _closed_error(self, request: _Request, maybe_applied: bool) -> StorageClosed:
+    def _closed_in_flight(self, request: _Request, maybe_applied: bool) -> StorageClosed:
         note = (
             "; it was in flight and may or may not have taken effect"
             if maybe_applied and request.is_write

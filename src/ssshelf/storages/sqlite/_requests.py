@@ -110,6 +110,69 @@ class Get(Request):
         )
 
 
+_GET_SOME = "SELECT key, data, version, modified FROM objects WHERE key IN ({})"
+#: Most keys one ``SELECT … IN`` carries (fewer where SQLite allows fewer parameters).
+KEYS_A_STATEMENT = 512
+
+
+@functools.cache
+def _select_keys(count: int) -> str:
+    return _GET_SOME.format(", ".join("?" * count))
+
+
+def _statement_size(count: int, most: int) -> int:
+    """``count`` keys rounded up to a power of two (at most ``most``), so that
+    a few statements serve every batch size (SQLite caches them by text)."""
+    size = 8
+    while size < count:
+        size *= 2
+    return min(size, most)
+
+
+class GetMany(Request):
+    """Many keys read in one transaction: one ``SELECT … IN`` a chunk of keys."""
+
+    __slots__ = ("keys",)
+    operation = "get_many"
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.key = None
+        self.keys = keys
+
+    def describe(self) -> str:
+        return f"get_many of {len(self.keys)} keys"
+
+    def run(self, batch: Batch) -> list[StoredObject | None]:
+        db = batch.db
+        most = max(1, min(KEYS_A_STATEMENT, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)))
+        raws = [key.encode() for key in self.keys]
+        wanted = list(dict.fromkeys(raws))
+        rows: dict[bytes, tuple[bytes, str, float]] = {}
+        for start in range(0, len(wanted), most):
+            chunk = wanted[start : start + most]
+            size = _statement_size(len(chunk), most)
+            chunk += [chunk[-1]] * (size - len(chunk))  # repeats change nothing in IN (…)
+            for raw, data, version, modified in db.execute(_select_keys(size), chunk):
+                rows[raw] = (data, version, modified)
+        now = batch.now_utc
+        answers: list[StoredObject | None] = []
+        for key, raw in zip(self.keys, raws, strict=True):
+            row = rows.get(raw)
+            if row is None:
+                answers.append(None)
+                continue
+            data, version, modified = row
+            if type(data) is not bytes or type(version) is not str:
+                raise TypeError(
+                    f"the row of {key!r} holds {type(data).__name__} data,"
+                    f" {type(version).__name__} version"
+                )
+            answers.append(
+                StoredObject(key, data, version, datetime.fromtimestamp(modified, UTC), now)
+            )
+        return answers
+
+
 class List(Request):
     __slots__ = ("high", "limit", "low", "start_after")
     operation = "list"

@@ -10,25 +10,36 @@ from collections.abc import Sequence
 from typing import cast
 
 from ...errors import InvalidArgument, PreconditionFailed
-from ..base import (
-    MAX_KEY_BYTES,
-    MAX_LIST_LIMIT,
-    ListPage,
-    StoredObject,
-    check_batch,
-    check_conditions,
-    check_key,
-    check_limit,
-)
+from ..base import MAX_GET_BATCH, Capabilities, ListPage, StoredObject
+from ..common import BaseStorage
 from ._batch import MAX_PUT_BATCH, PutRequest
 from ._opening import open_connection
-from ._requests import IF_ABSENT, IF_VERSION, PLAIN, Delete, DeleteMany, Get, List, Put, PutMany
+from ._requests import (
+    IF_ABSENT,
+    IF_VERSION,
+    PLAIN,
+    Delete,
+    DeleteMany,
+    Get,
+    GetMany,
+    List,
+    Put,
+    PutMany,
+)
 from ._worker import Worker
 
 _RawKeys = list[bytes]
 
+_CAPABILITIES = Capabilities(
+    conditional_put=True,
+    conditional_delete=True,
+    put_many=MAX_PUT_BATCH,
+    get_many=MAX_GET_BATCH,
+    get_many_in_one_request=True,
+)
 
-class SQLiteStorage:
+
+class SQLiteStorage(BaseStorage):
     """Objects in one SQLite file at ``path``.
 
     Durable (WAL journal, ``synchronous=FULL``: an answered write survives a
@@ -43,12 +54,13 @@ class SQLiteStorage:
     keeps locked, and each request, which fails with
     :class:`~ssshelf.errors.StorageUnavailable` (and was not applied) when it
     could not be started within ``timeout`` seconds of being sent.
+
+    Beside the contract it offers ``put_many`` (many writes, one transaction)
+    and ``get_many`` (many keys read in one transaction, one ``SELECT … IN``
+    a few hundred keys), each one request to the worker.
     """
 
-    max_key_length = MAX_KEY_BYTES
-    supports_conditional_put = True
-    supports_conditional_delete = True
-    #: Most writes one :meth:`put_many` takes.
+    #: Most writes one ``put_many`` takes.
     max_put_batch = MAX_PUT_BATCH
 
     def __init__(
@@ -83,34 +95,28 @@ class SQLiteStorage:
         weakref.finalize(self, self._worker.stop).atexit = False
         self._versions = _VersionTags()
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return _CAPABILITIES
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({self.path!r})"
+
     # -- the contract -------------------------------------------------------------
 
-    async def get(self, key: str) -> StoredObject | None:
-        request = Get(key, _raw_key(key))
-        return cast(StoredObject | None, await self._worker.submit(request))
+    async def _get(self, key: str) -> StoredObject | None:
+        return cast(StoredObject | None, await self._worker.submit(Get(key, key.encode())))
 
-    async def put(
-        self,
-        key: str,
-        data: bytes,
-        *,
-        if_absent: bool = False,
-        if_version: str | None = None,
-    ) -> str:
-        request = self._put(key, data, if_absent, if_version)
-        return cast(str, await self._worker.submit(request))
+    async def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> str:
+        return cast(str, await self._worker.submit(self._request(key, data, if_absent, if_version)))
 
-    async def delete(self, key: str, *, if_version: str | None = None) -> None:
-        await self._worker.submit(Delete(key, _raw_key(key), if_version))
+    async def _delete(self, key: str, if_version: str | None) -> None:
+        await self._worker.submit(Delete(key, key.encode(), if_version))
 
-    async def delete_many(self, keys: Sequence[str]) -> None:
-        check_batch(keys)
-        await self._worker.submit(DeleteMany([(_raw_key(k),) for k in keys]))
+    async def _delete_many(self, keys: Sequence[str]) -> None:
+        await self._worker.submit(DeleteMany([(k.encode(),) for k in keys]))
 
-    async def list(
-        self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
-    ) -> ListPage:
-        check_limit(limit)
+    async def _list(self, prefix: str, after: str | None, limit: int) -> ListPage:
         low = prefix.encode()
         raw_after = after.encode() if after is not None else None
         start_after = raw_after if raw_after is not None and raw_after >= low else None
@@ -119,14 +125,23 @@ class SQLiteStorage:
         keys = [k.decode() for k in raw_keys[:limit]]
         return ListPage(keys, keys[-1] if len(raw_keys) > limit else None)
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         """Finish the requests already sent, then close the file.  Safe to call
         twice, and from any event loop."""
         await self._worker.close()
 
-    # -- an optional capability: many writes in one request -------------------------
+    # -- optional capabilities: many reads, many writes, one request each ------------
 
-    async def put_many(self, puts: Sequence[PutRequest]) -> builtins.list[str | PreconditionFailed]:
+    async def _get_many(self, keys: Sequence[str]) -> builtins.list[StoredObject | None]:
+        """Read every key in one request: one transaction, so the answers are
+        one moment's state, fetched with ``SELECT … IN`` a few hundred keys
+        a statement."""
+        answers = await self._worker.submit(GetMany(keys))
+        return cast(builtins.list[StoredObject | None], answers)
+
+    async def _put_many(
+        self, puts: Sequence[PutRequest]
+    ) -> builtins.list[str | PreconditionFailed]:
         """Store up to :attr:`max_put_batch` objects (distinct keys) in one request.
 
         Each write keeps its own condition (``if_absent`` / ``if_version``) and
@@ -138,33 +153,18 @@ class SQLiteStorage:
         :class:`~ssshelf.errors.OutcomeUnknown`).  Bad input raises before
         anything is sent.  See :class:`SupportsPutMany`.
         """
-        if len(puts) > MAX_PUT_BATCH:
-            raise InvalidArgument(
-                f"put_many takes at most {MAX_PUT_BATCH} writes a request, got {len(puts)};"
-                " split the batch"
-            )
-        requests = [self._put(key, data, absent, version) for key, data, absent, version in puts]
+        requests = [
+            self._request(key, data, absent, version) for key, data, absent, version in puts
+        ]
         raws = {r.raw for r in requests}
-        if len(raws) != len(requests):
-            raise InvalidArgument("put_many needs distinct keys: one write per key a request")
-        if not requests:
-            return []
         answers = await self._worker.submit(PutMany(requests, raws))
         return cast(builtins.list[str | PreconditionFailed], answers)
 
-    def _put(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> Put:
-        if if_version is None and type(data) is bytes:  # the common case, first
-            mode = IF_ABSENT if if_absent else PLAIN
-            return Put(key, _raw_key(key), data, self._versions.next(), mode, None)
-        raw = _raw_key(key)
-        if if_absent and if_version is not None:
-            check_conditions(if_absent, if_version)  # raises, saying why
+    def _request(self, key: str, data: bytes, if_absent: bool, if_version: str | None) -> Put:
         if type(data) is not bytes:
-            if not isinstance(data, bytes | bytearray | memoryview):
-                raise InvalidArgument(f"data must be bytes, got {type(data).__name__} for {key!r}")
             data = bytes(data)
         mode = IF_ABSENT if if_absent else PLAIN if if_version is None else IF_VERSION
-        return Put(key, raw, data, self._versions.next(), mode, if_version)
+        return Put(key, key.encode(), data, self._versions.next(), mode, if_version)
 
 
 class _VersionTags:
@@ -177,22 +177,6 @@ class _VersionTags:
 
     def next(self) -> str:
         return f"{self._prefix}{next(self._counter):x}"
-
-
-def _raw_key(key: str) -> bytes:
-    """``key`` as UTF-8 bytes, after :func:`check_key`'s checks."""
-    if type(key) is str and key.isascii() and 0 < len(key) <= MAX_KEY_BYTES:
-        return key.encode()  # an ASCII key is its own UTF-8: nothing to check
-    if type(key) is str and key:
-        try:
-            raw = key.encode()
-        except UnicodeEncodeError:
-            pass
-        else:
-            if len(raw) <= MAX_KEY_BYTES:
-                return raw
-    check_key(key)  # raises, naming the problem; a str subclass passes
-    return key.encode()
 
 
 def _prefix_end(prefix: bytes) -> bytes | None:

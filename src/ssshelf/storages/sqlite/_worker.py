@@ -39,7 +39,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ...errors import OutcomeUnknown, SSShelfError, StorageError, StorageUnavailable
+from ...errors import (
+    OutcomeUnknown,
+    SSShelfError,
+    StorageClosed,
+    StorageError,
+    StorageUnavailable,
+)
 from ._codes import is_busy
 from ._requests import (
     Batch,
@@ -160,7 +166,7 @@ class Worker:
                 f"the store {self.path!r} is unusable: its worker thread stopped on "
                 f"{self._failure!r}; open the store again"
             )
-        return request.failed(f"the store {self.path!r} is closed")
+        return request.failed(f"the store {self.path!r} is closed", kind=StorageClosed)
 
     # -- the thread -------------------------------------------------------------
 

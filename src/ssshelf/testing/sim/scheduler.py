@@ -28,11 +28,13 @@ from ...errors import InvalidArgument, OutcomeUnknown, PreconditionFailed, Stora
 from ...storages.base import (
     MAX_KEY_BYTES,
     MAX_LIST_LIMIT,
+    Capabilities,
     ListPage,
     PutRequest,
     StoredObject,
     check_batch,
     check_conditions,
+    check_get_batch,
     check_key,
     check_limit,
 )
@@ -363,11 +365,33 @@ class ScheduledClient:
 
 class BatchingClient(ScheduledClient):
     """A :class:`ScheduledClient` that also applies many writes a request
-    (:class:`~ssshelf.storages.base.SupportsPutMany`), as SQLite does: one
-    request, one fate, every write applied at its landing."""
+    (``put_many``) and reads many keys a request (``get_many``), as SQLite
+    does: one request, one fate, every write applied (every key read) at its
+    landing."""
 
     #: Small, so that a bulk load of a few items takes several requests.
     max_put_batch = 5
+    #: Small, so that a page of a few items takes several requests.
+    max_get_batch = 5
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            conditional_put=self.supports_conditional_put,
+            conditional_delete=self.supports_conditional_delete,
+            put_many=self.max_put_batch,
+            get_many=self.max_get_batch,
+            get_many_in_one_request=True,
+        )
+
+    async def get_many(self, keys: Sequence[str]) -> list[StoredObject | None]:
+        check_get_batch(keys, self.max_get_batch)
+        for key in keys:
+            check_key(key)
+        if not keys:
+            return []
+        request = Request("get_many", keys=tuple(keys))
+        return cast(list[StoredObject | None], await self._scheduler.send(self._actor, request))
 
     async def put_many(self, puts: Sequence[PutRequest]) -> list[str | PreconditionFailed]:
         if len(puts) > self.max_put_batch:

@@ -28,13 +28,16 @@ from datetime import UTC, datetime
 
 from ...errors import PreconditionFailed, UnsupportedOperation
 from ...storages.base import (
+    MAX_GET_BATCH,
     MAX_KEY_BYTES,
     MAX_LIST_LIMIT,
+    Capabilities,
     ListPage,
     PutRequest,
     StoredObject,
     check_batch,
     check_conditions,
+    check_get_batch,
     check_key,
     check_limit,
 )
@@ -60,8 +63,10 @@ class Quirks:
     so equal bytes share a version.  Otherwise every write gets a new one.
 
     ``put_many``: the store applies many writes in one request, each on its
-    own condition, all at one instant (SQLite's ``put_many``): bulk loads
-    then take ``Writer.create_batch``'s path (``ssshelf.writes``).
+    own condition, all at one instant, and answers many reads in one request
+    at one instant (SQLite's ``put_many`` and ``get_many``): bulk loads then
+    take ``Writer.create_batch``'s path (``ssshelf.writes``), pages read
+    their items in one request.
 
     ``conflict_rate``: S3's ``409 ConditionalRequestConflict``.  A
     conditional write applied while another conditional write of the same key
@@ -186,6 +191,11 @@ class SimStore:
     def get(self, key: str) -> StoredObject | None:
         return self.table.read(key, self.clock())
 
+    def get_many(self, keys: Sequence[str]) -> builtins.list[StoredObject | None]:
+        """Every key read at one instant."""
+        now = self.clock()
+        return [self.table.read(key, now) for key in keys]
+
     def list(self, prefix: str, after: str | None, limit: int) -> ListPage:
         return self.table.list(prefix, after, limit)
 
@@ -283,6 +293,8 @@ class Request:
         kind = self.kind
         if kind == "get":
             return store.get(self.key)
+        if kind == "get_many":
+            return store.get_many(self.keys)
         if kind == "put":
             return store.put(
                 self.key, self.data, if_absent=self.if_absent, if_version=self.if_version, by=by
@@ -299,8 +311,8 @@ class Request:
 
     def describe(self) -> str:
         """The request in a trace: kind, key(s) and conditions."""
-        if self.kind == "delete_many":
-            return f"delete_many {list(self.keys)}"
+        if self.kind in ("delete_many", "get_many"):
+            return f"{self.kind} {list(self.keys)}"
         if self.kind == "put_many":
             writes = ", ".join(
                 repr(p.key) + _conditions(p.if_absent, p.if_version) for p in self.puts
@@ -348,6 +360,16 @@ class DirectStorage:
     def supports_conditional_delete(self) -> bool:
         return self._store.supports_conditional_delete
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """The store's conditional writes, and ``get_many`` in one request."""
+        return Capabilities(
+            conditional_put=self.supports_conditional_put,
+            conditional_delete=self.supports_conditional_delete,
+            get_many=MAX_GET_BATCH,
+            get_many_in_one_request=True,
+        )
+
     def record(self, key: str) -> Record | None:
         """The stored record behind ``key`` (for checks that compare snapshots)."""
         table = self._snapshot if self._snapshot is not None else self._store.table
@@ -363,6 +385,15 @@ class DirectStorage:
         if self._snapshot is not None:
             return self._snapshot.read(key, self._store.clock())
         return self._store.get(key)
+
+    async def get_many(self, keys: Sequence[str]) -> builtins.list[StoredObject | None]:
+        check_get_batch(keys, MAX_GET_BATCH)
+        for key in keys:
+            check_key(key)
+        if self._snapshot is not None:
+            now = self._store.clock()
+            return [self._snapshot.read(key, now) for key in keys]
+        return self._store.get_many(keys)
 
     async def put(
         self, key: str, data: bytes, *, if_absent: bool = False, if_version: str | None = None

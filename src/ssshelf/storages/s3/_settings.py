@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import ssl
 
 from ...errors import ConfigurationError, InvalidArgument, InvalidKeyError
@@ -53,6 +54,37 @@ def check_timeouts(connect_timeout: float, request_timeout: float, deadline: flo
     if min(connect_timeout, request_timeout, deadline) <= 0:
         raise InvalidArgument(
             "connect_timeout, request_timeout and deadline must be positive numbers of seconds"
+        )
+
+
+#: What botocore accepts as a bucket name (its ``validate_bucket_name``, ARNs
+#: aside): anything else would change the request's path or query.
+_BUCKET_NAME = re.compile(r"^[a-zA-Z0-9.\-_]{1,255}$")
+#: An entity tag's characters (RFC 9110 ``etagc``) and the quotes around it:
+#: no control character (so no CR/LF injection), nothing beyond Latin-1.
+_VERSION = re.compile(r"^[\x21-\x7e\x80-\xff]+$")
+
+
+def check_bucket(bucket: str) -> None:
+    """Refuse a bucket name that is not one (``B/sub``, ``B?acl``) before anything is sent."""
+    if _BUCKET_NAME.match(bucket):
+        return
+    hint = ""
+    if "/" in bucket:
+        name, _, rest = bucket.partition("/")
+        hint = f"; to keep objects under a key prefix, write S3Storage({name!r}, prefix={rest!r})"
+    raise ConfigurationError(
+        f"S3 bucket name {bucket[:300]!r} is not valid: a bucket name is 1 to 255 letters,"
+        f" digits, '.', '-' and '_' (access point ARNs are not supported){hint}"
+    )
+
+
+def check_version(version: object) -> None:
+    """Refuse an ``if_version`` that cannot be an entity tag (it goes into a header)."""
+    if not isinstance(version, str) or not _VERSION.match(version):
+        raise InvalidArgument(
+            f"if_version {version!r} is not a version this storage hands out: an S3 version"
+            " (ETag) is visible ASCII, without spaces, control characters or line breaks"
         )
 
 

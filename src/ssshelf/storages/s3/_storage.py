@@ -68,7 +68,14 @@ from ._compat import (
 from ._credentials import CredentialSource, NoCredentials
 from ._http import Response, TransportError
 from ._loops import LoopState, PerLoop
-from ._settings import check_settings, check_text, check_timeouts, tls_context
+from ._settings import (
+    check_bucket,
+    check_settings,
+    check_text,
+    check_timeouts,
+    check_version,
+    tls_context,
+)
 from ._signing import EMPTY_SHA256, Signer, canonical_query, quote_path
 
 __all__ = ["DEFAULT_RETRIES", "RetryPolicy", "S3Storage"]
@@ -215,6 +222,7 @@ class S3Storage:
                 "S3Storage needs a bucket name: pass bucket=..., use a storage URL like"
                 " s3://bucket/prefix, or set SSSHELF_BUCKET"
             )
+        check_bucket(self.bucket)
         check_settings(max_pool_connections, max_in_flight, flavor, etag_quoting, addressing_style)
         check_timeouts(connect_timeout, request_timeout, deadline)
         self.prefix = prefix.strip("/")
@@ -346,6 +354,8 @@ class S3Storage:
         """
         check_key(key, max_bytes=self.max_key_length)
         check_conditions(if_absent, if_version)
+        if if_version is not None:
+            check_version(if_version)
         payload = bytes(data)
         give_up_at = self._give_up_at()
         headers = {"content-md5": base64.b64encode(hashlib.md5(payload).digest()).decode()}
@@ -377,6 +387,7 @@ class S3Storage:
         if if_version is None:
             await self._send(_Request("delete", key, "DELETE", path))
             return
+        check_version(if_version)
         give_up_at = self._give_up_at()
         await self._require_conditional_delete(key, give_up_at)
         quoted = await self._quote_etags(give_up_at)
@@ -734,7 +745,12 @@ class S3Storage:
             lines.append(f"content-length: {len(body)}")
         lines.append(f"user-agent: {_USER_AGENT}")
         head = "\r\n".join(lines) + "\r\n\r\n"
-        return head.encode("latin-1") + body
+        try:
+            return head.encode("latin-1") + body
+        except UnicodeEncodeError as exc:  # only credentials from the chain are left unchecked
+            raise InvalidArgument(
+                f"S3 {request.operation}: a header value is not Latin-1 text ({exc.reason})"
+            ) from None
 
     def _closed_error(self, request: _Request, maybe_applied: bool) -> StorageClosed:
         note = (

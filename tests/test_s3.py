@@ -379,7 +379,7 @@ async def test_lost_answers_of_idempotent_requests_are_retried(
 
 
 async def test_timeouts_are_retried(via_proxy: Factory, proxy: FaultProxy) -> None:
-    storage = await via_proxy(request_timeout=0.5)
+    storage = await via_proxy(read_timeout=0.5)
     await storage.put("k", b"v")
     proxy.inject(delay(3.0), times=1)
     started = asyncio.get_running_loop().time()

@@ -10,6 +10,7 @@ import datetime
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import botocore.auth
 import botocore.credentials
@@ -19,7 +20,8 @@ from botocore.awsrequest import AWSRequest
 from ssshelf.errors import ConfigurationError, InvalidArgument
 from ssshelf.storages.s3 import S3Storage, _credentials
 from ssshelf.storages.s3._addressing import address, parse_endpoint, redact
-from ssshelf.storages.s3._http import AnswerLost, ConnectionPool, Origin
+from ssshelf.storages.s3._http import AnswerLost, Origin, Response
+from ssshelf.storages.s3._pool import ConnectionPool, Route
 from ssshelf.storages.s3._signing import Keys, Signer, canonical_query, quote_path
 from ssshelf.storages.s3._xml import (
     MalformedAnswer,
@@ -158,10 +160,18 @@ async def scripted(script: Script) -> AsyncIterator[Origin]:
 
 
 def pool() -> ConnectionPool:
-    return ConnectionPool(connect_timeout=2.0, max_idle=4, tls=None)
+    return ConnectionPool(connect_timeout=2.0, max_connections=4, tls=None)
 
 
 REQUEST = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"
+
+
+async def fetch(http: ConnectionPool, origin: Origin, body: bytes = b"", **kwargs: Any) -> Response:
+    """One exchange of :data:`REQUEST` (5 s without progress fails it)."""
+    options: dict[str, Any] = {"head_only": False, "expect_continue": False, "idle": 5.0}
+    options.update(kwargs)
+    give_up_at = asyncio.get_running_loop().time() + options.pop("seconds", 5.0)
+    return await http.request(Route(origin), REQUEST, body, give_up_at=give_up_at, **options)
 
 
 async def test_keep_alive_chunked_and_interim_answers() -> None:
@@ -184,12 +194,12 @@ async def test_keep_alive_chunked_and_interim_answers() -> None:
 
     async with scripted(serve) as origin:
         http = pool()
-        first = await http.request(origin, REQUEST, head_only=False, seconds=5)
+        first = await fetch(http, origin)
         assert (first.status, first.body, first.framed) == (200, b"abc", True)
         assert first.headers["x-a"] == "1, 2"
-        second = await http.request(origin, REQUEST, head_only=False, seconds=5)
+        second = await fetch(http, origin)
         assert (second.body, second.framed) == (b"abcde", True)
-        third = await http.request(origin, REQUEST, head_only=False, seconds=5)
+        third = await fetch(http, origin)
         assert (third.status, third.body) == (204, b"")
         assert connections == 1
         http.close()
@@ -217,7 +227,7 @@ async def test_answers_cut_short_or_broken_are_lost_answers(answer: bytes, error
     async with scripted(serve) as origin:
         http = pool()
         with pytest.raises(AnswerLost, match=error) as info:
-            await http.request(origin, REQUEST, head_only=False, seconds=5)
+            await fetch(http, origin)
         assert info.value.sent
         assert not http._open
         http.close()
@@ -233,9 +243,9 @@ async def test_a_body_until_close_is_read_whole_and_marked_unframed() -> None:
 
     async with scripted(serve) as origin:
         http = pool()
-        response = await http.request(origin, REQUEST, head_only=False, seconds=5)
+        response = await fetch(http, origin)
         assert (response.body, response.framed) == (b"all of it", False)
-        assert not http._idle.get(origin)
+        assert not http._idle.get(Route(origin))
         http.close()
 
 

@@ -10,8 +10,9 @@ from ...errors import ConfigurationError, InvalidArgument, InvalidKeyError
 
 
 def tls_context(verify: object, *, needed: bool) -> ssl.SSLContext | None:
-    """The TLS settings for https (``None`` for a plain-http endpoint: building
-    them loads the system's CA store, which costs more than many requests)."""
+    """The TLS settings for https: ``verify`` is ``True`` (the system's CA store),
+    ``False`` (no check) or a CA bundle path (``None`` when not ``needed``:
+    building them loads the CA store, which costs more than many requests)."""
     if verify is not True and verify is not False and not isinstance(verify, str | os.PathLike):
         raise ConfigurationError(
             f"aws_client_kwargs['verify'] must be True, False or a CA bundle path, got {verify!r}"
@@ -24,9 +25,14 @@ def tls_context(verify: object, *, needed: bool) -> ssl.SSLContext | None:
         context.verify_mode = ssl.CERT_NONE
         return context
     if isinstance(verify, str | os.PathLike):
-        return ssl.create_default_context(cafile=os.fspath(verify))
-    bundle = os.environ.get("AWS_CA_BUNDLE")
-    return ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
+        try:
+            return ssl.create_default_context(cafile=os.fspath(verify))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigurationError(
+                f"the CA bundle {os.fspath(verify)!r} (aws_client_kwargs['verify'], the AWS"
+                f" config file's ca_bundle or AWS_CA_BUNDLE) cannot be loaded: {exc}"
+            ) from None
+    return ssl.create_default_context()
 
 
 def check_settings(
@@ -34,7 +40,6 @@ def check_settings(
     max_in_flight: int,
     flavor: str,
     etag_quoting: str,
-    addressing_style: str,
 ) -> None:
     if max_in_flight < 1 or max_pool_connections < 1:
         raise InvalidArgument("max_in_flight and max_pool_connections must be at least 1")
@@ -44,16 +49,17 @@ def check_settings(
         raise InvalidArgument(
             f"etag_quoting must be 'auto', 'quoted' or 'unquoted', got {etag_quoting!r}"
         )
-    if addressing_style not in ("auto", "path", "virtual"):
-        raise InvalidArgument(
-            f"addressing_style must be 'auto', 'path' or 'virtual', got {addressing_style!r}"
-        )
 
 
-def check_timeouts(connect_timeout: float, request_timeout: float, deadline: float) -> None:
-    if min(connect_timeout, request_timeout, deadline) <= 0:
+def check_addressing_style(style: object, *, where: str = "addressing_style") -> None:
+    if style not in ("auto", "path", "virtual"):
+        raise InvalidArgument(f"{where} must be 'auto', 'path' or 'virtual', got {style!r}")
+
+
+def check_timeouts(connect_timeout: float, read_timeout: float, deadline: float) -> None:
+    if min(connect_timeout, read_timeout, deadline) <= 0:
         raise InvalidArgument(
-            "connect_timeout, request_timeout and deadline must be positive numbers of seconds"
+            "connect_timeout, read_timeout and deadline must be positive numbers of seconds"
         )
 
 

@@ -10,16 +10,27 @@ boto3 through the same cases.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from botocore.config import Config
 
-from ssshelf.errors import PreconditionFailed, StorageUnavailable
+from ssshelf.errors import (
+    ConfigurationError,
+    PreconditionFailed,
+    StorageError,
+    StorageUnavailable,
+)
 from ssshelf.storages.s3 import RetryPolicy, S3Storage
 from tests.fault_proxy import FaultProxy, ThreadedProxy, corrupt
+from tests.http_proxy import ForwardProxy
 from tests.s3_server import S3Endpoint, remove_buckets, unique_bucket_name
+from tests.tls_support import HIDDEN_HOST, make_certificate, server_context
 
 pytestmark = pytest.mark.s3
 
@@ -41,12 +52,17 @@ async def bucket(s3_endpoint: S3Endpoint) -> AsyncIterator[str]:
 
 @pytest.fixture
 async def make(s3_endpoint: S3Endpoint, bucket: str) -> AsyncIterator[Make]:
-    """``make(endpoint_url=..., **kwargs)``: a storage on ``bucket``, closed after the test."""
+    """``make(endpoint_url=..., **kwargs)``: a storage on ``bucket``, closed after the test
+    (``aws_client_kwargs_verify`` / ``_config`` go into ``aws_client_kwargs``)."""
     made: list[S3Storage] = []
 
     def build(**kwargs: Any) -> S3Storage:
         kwargs.setdefault("retries", FAST)
-        storage = s3_endpoint.storage(bucket, **kwargs)
+        client_kwargs = s3_endpoint.client_kwargs()
+        for name in ("verify", "config"):
+            if f"aws_client_kwargs_{name}" in kwargs:
+                client_kwargs[name] = kwargs.pop(f"aws_client_kwargs_{name}")
+        storage = S3Storage(bucket, client_kwargs, **kwargs)
         made.append(storage)
         return storage
 
@@ -136,3 +152,126 @@ async def test_a_body_whose_md5_is_not_its_etag_is_rejected(
         with pytest.raises(StorageUnavailable, match="is corrupt") as info:
             await storage.get("k")
         assert "MD5 is not the ETag" in str(info.value)
+
+
+# -- 1. proxies ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The environment without any proxy setting (the test sets its own)."""
+    for name in list(os.environ):
+        if name.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def upstream(endpoint: S3Endpoint) -> tuple[str, int]:
+    parts = urlsplit(endpoint.url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
+
+
+async def test_http_proxy_from_the_environment(
+    s3_endpoint: S3Endpoint, make: Make, proxy_env: pytest.MonkeyPatch
+) -> None:
+    host, port = upstream(s3_endpoint)
+    hidden = f"http://{HIDDEN_HOST}:{port}"
+    async with ForwardProxy({HIDDEN_HOST: (host, port)}) as proxy:
+        with pytest.raises(StorageUnavailable, match="cannot reach"):
+            await make(endpoint_url=hidden).get("k")  # only the proxy can resolve it
+        proxy_env.setenv("HTTP_PROXY", proxy.url)
+        storage = make(endpoint_url=hidden)
+        version = await storage.put("k", b"via proxy")
+        obj = await storage.get("k")
+        assert obj is not None and obj.version == version and obj.data == b"via proxy"
+        assert (await storage.list()).keys == ["k"]
+        assert [method for method, _, _ in proxy.requests] == ["PUT", "GET", "GET"]
+        assert all(target.startswith(f"{hidden}/") for _, target, _ in proxy.requests)
+
+
+async def test_https_proxy_tunnels_with_connect(
+    s3_endpoint: S3Endpoint,
+    make: Make,
+    proxy_env: pytest.MonkeyPatch,
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    tls = server_context(cert, key)
+    async with FaultProxy(s3_endpoint.url, ssl_context=tls, keep_alive=True) as tls_front:
+        tls_port = int(urlsplit(tls_front.url).port or 0)
+        async with ForwardProxy({HIDDEN_HOST: ("127.0.0.1", tls_port)}) as proxy:
+            proxy_env.setenv("HTTPS_PROXY", proxy.url)
+            proxy_env.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # the wrong scheme's
+            hidden = f"https://{HIDDEN_HOST}:{tls_port}"
+            storage = make(endpoint_url=hidden, aws_client_kwargs_verify=str(cert))
+            await storage.put("k", b"tunnelled")
+            obj = await storage.get("k")
+            assert obj is not None and obj.data == b"tunnelled"
+            assert [method for method, _, _ in proxy.requests] == ["CONNECT"]
+            assert proxy.requests[0][1] == f"{HIDDEN_HOST}:{tls_port}"
+            assert [r.method for r in tls_front.requests] == ["PUT", "GET"]
+            untrusting = make(endpoint_url=hidden)
+            with pytest.raises(StorageError, match="certificate"):
+                await untrusting.get("k")
+
+
+async def test_no_proxy_is_respected(
+    s3_endpoint: S3Endpoint, make: Make, proxy_env: pytest.MonkeyPatch
+) -> None:
+    host, port = upstream(s3_endpoint)
+    async with ForwardProxy({HIDDEN_HOST: (host, port)}) as proxy:
+        proxy_env.setenv("HTTP_PROXY", proxy.url)
+        proxy_env.setenv("NO_PROXY", f"example.org,{host}")
+        await make().put("direct", b"v")  # the suite's endpoint, bypassing the proxy
+        assert proxy.requests == []
+        proxy_env.setenv("NO_PROXY", f".test,{host}")
+        with pytest.raises(StorageUnavailable, match="cannot reach"):
+            await make(endpoint_url=f"http://{HIDDEN_HOST}:{port}").get("direct")
+        assert proxy.requests == []
+
+
+@pytest.mark.parametrize("how", ["argument", "botocore-config"])
+async def test_proxies_given_in_the_config(
+    s3_endpoint: S3Endpoint, make: Make, proxy_env: pytest.MonkeyPatch, how: str
+) -> None:
+    host, port = upstream(s3_endpoint)
+    async with ForwardProxy({HIDDEN_HOST: (host, port)}, credentials="user:p@ss w") as proxy:
+        proxy_env.setenv("NO_PROXY", "*")  # not consulted for proxies given (as botocore)
+        url = f"http://user:p%40ss%20w@127.0.0.1:{proxy.port}"
+        if how == "argument":
+            storage = make(endpoint_url=f"http://{HIDDEN_HOST}:{port}", proxies={"http": url})
+        else:
+            storage = make(
+                endpoint_url=f"http://{HIDDEN_HOST}:{port}",
+                aws_client_kwargs_config=Config(proxies={"http": url}),
+            )
+        await storage.put("k", b"v")
+        assert [method for method, _, _ in proxy.requests] == ["PUT"]
+        anonymous = make(endpoint_url=f"http://{HIDDEN_HOST}:{port}", proxies={"http": proxy.url})
+        with pytest.raises(StorageError, match="asks for credentials") as info:
+            await anonymous.get("k")
+        assert "p@ss" not in str(info.value)
+
+
+async def test_a_proxy_refusing_the_tunnel_says_so(
+    make: Make, proxy_env: pytest.MonkeyPatch
+) -> None:
+    async with ForwardProxy(credentials="user:secret") as proxy:
+        storage = make(endpoint_url="https://127.0.0.1:9", proxies={"https": proxy.url})
+        with pytest.raises(StorageError, match="refused to open a tunnel: HTTP 407") as info:
+            await storage.get("k")
+        assert not isinstance(info.value, StorageUnavailable)  # not retried
+        assert len(proxy.requests) == 1
+
+
+def test_proxy_urls_that_are_not_supported_are_refused(proxy_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="only http:// proxies"):
+        S3Storage("b", endpoint_url="http://127.0.0.1:9", proxies={"http": "socks5://h:1080"})
+    with pytest.raises(ConfigurationError, match="names no host"):
+        S3Storage("b", endpoint_url="http://127.0.0.1:9", proxies={"http": "http://:8080"})

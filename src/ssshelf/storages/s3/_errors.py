@@ -272,6 +272,14 @@ def translate(
             )
         return StorageError(message, operation=operation, key=key)
     code = failure.code
+    if failure.status == 407:
+        return StorageError(
+            f"S3 {operation} at {where.endpoint}: the HTTP proxy in between asks for"
+            " credentials (407 Proxy Authentication Required); put them in the proxy URL,"
+            " http://user:password@proxy:port",
+            operation=operation,
+            key=key,
+        )
     if is_redirect(failure):
         there = f"in region {failure.region!r}" if failure.region else "in another region"
         return StorageError(

@@ -27,7 +27,7 @@ from ssshelf.errors import (
     StorageUnavailable,
 )
 from ssshelf.storages.s3 import RetryPolicy, S3Storage
-from tests.fault_proxy import FaultProxy, ThreadedProxy, corrupt
+from tests.fault_proxy import FaultProxy, Request, ThreadedProxy, corrupt, error_reply
 from tests.http_proxy import ForwardProxy
 from tests.s3_server import S3Endpoint, remove_buckets, unique_bucket_name
 from tests.tls_support import HIDDEN_HOST, make_certificate, server_context
@@ -275,3 +275,74 @@ def test_proxy_urls_that_are_not_supported_are_refused(proxy_env: pytest.MonkeyP
         S3Storage("b", endpoint_url="http://127.0.0.1:9", proxies={"http": "socks5://h:1080"})
     with pytest.raises(ConfigurationError, match="names no host"):
         S3Storage("b", endpoint_url="http://127.0.0.1:9", proxies={"http": "http://:8080"})
+
+
+# -- 3. region redirects -----------------------------------------------------------------------
+
+REDIRECT_MESSAGE = (
+    "The bucket you are attempting to access must be addressed using the specified endpoint."
+)
+
+
+def not_signed_for(region: str) -> Callable[[Request], bool]:
+    return lambda request: (
+        f"/{region}/s3/aws4_request" not in request.headers.get("authorization", "")
+    )
+
+
+def redirect(kind: str, region: str) -> Any:
+    if kind == "301":
+        return error_reply(
+            301, "PermanentRedirect", REDIRECT_MESSAGE, headers={"x-amz-bucket-region": region}
+        )
+    if kind == "400-header":
+        return error_reply(
+            400, "IllegalLocationConstraintException", "", headers={"x-amz-bucket-region": region}
+        )
+    body = (
+        "<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header"
+        f" is malformed; the region 'us-east-1' is wrong; expecting '{region}'</Message>"
+        f"<Region>{region}</Region><RequestId>x</RequestId></Error>"
+    )
+    return error_reply(400, "AuthorizationHeaderMalformed", body=body)
+
+
+@pytest.mark.parametrize("kind", ["301", "400-header", "400-body"])
+async def test_a_region_redirect_is_followed_once_and_remembered(
+    s3_endpoint: S3Endpoint, make: Make, kind: str
+) -> None:
+    async with FaultProxy(s3_endpoint.url) as front:
+        front.inject(redirect(kind, "eu-west-1"), when=not_signed_for("eu-west-1"))
+        storage = make(endpoint_url=front.url, region="us-east-1")
+        version = await storage.put("k", b"v", if_absent=True)
+        assert storage.region == "eu-west-1"
+        obj = await storage.get("k")
+        assert obj is not None and obj.version == version
+        assert methods(front) == ["PUT", "PUT", "GET"]
+        assert [r.fault is not None for r in front.requests] == [True, False, False]
+
+
+async def test_a_redirected_probe_learns_the_region_from_the_header(
+    s3_endpoint: S3Endpoint, make: Make
+) -> None:
+    async with FaultProxy(s3_endpoint.url) as front:
+        front.inject(redirect("301", "eu-central-1"), when=not_signed_for("eu-central-1"))
+        storage = make(endpoint_url=front.url, region="us-east-1")
+        await storage.probe()
+        assert storage.region == "eu-central-1" and methods(front) == ["HEAD", "HEAD"]
+
+
+async def test_a_redirect_that_cannot_be_followed_names_the_regions(
+    s3_endpoint: S3Endpoint, make: Make
+) -> None:
+    async with FaultProxy(s3_endpoint.url) as front:
+        front.inject(error_reply(301, "PermanentRedirect", REDIRECT_MESSAGE))
+        storage = make(endpoint_url=front.url, region="ap-south-1")
+        with pytest.raises(StorageError, match="in another region, not 'ap-south-1'") as info:
+            await storage.get("k")
+        assert not isinstance(info.value, StorageUnavailable)  # not retried
+        front.heal()
+        front.inject(redirect("301", "eu-west-1"))  # redirects even when signed for it
+        with pytest.raises(StorageError, match="signed for the bucket's region 'eu-west-1'"):
+            await storage.get("k")
+        assert methods(front) == ["GET", "GET", "GET"]

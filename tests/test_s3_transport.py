@@ -346,3 +346,13 @@ async def test_no_credentials_anywhere_is_access_denied(
     async with S3Storage("bucket", endpoint_url="http://127.0.0.1:9") as storage:
         with pytest.raises(AccessDenied, match="no AWS credentials found"):
             await storage.get("k")
+
+
+def test_a_region_redirect_on_aws_moves_to_that_regions_endpoint() -> None:
+    storage = S3Storage("my-bucket", {"aws_access_key_id": "a", "aws_secret_access_key": "b"})
+    storage._addressing_style = "auto"
+    target = storage._make_target("eu-west-1")
+    assert target.addressing.origin == Origin("https", "my-bucket.s3.eu-west-1.amazonaws.com", 443)
+    assert target.signer.region == "eu-west-1" and target.region == "eu-west-1"
+    custom = S3Storage("my-bucket", endpoint_url="http://127.0.0.1:9")
+    assert custom._make_target("eu-west-1").addressing.origin == Origin("http", "127.0.0.1", 9)

@@ -280,6 +280,14 @@ def translate(
             operation=operation,
             key=key,
         )
+    if is_redirect(failure) and failure.region == where.region:
+        return StorageError(
+            f"S3 at {where.endpoint} redirected {operation} on bucket {where.bucket!r} although"
+            f" it was signed for the bucket's region {where.region!r}: {describe(failure)};"
+            " check the endpoint URL",
+            operation=operation,
+            key=key,
+        )
     if is_redirect(failure):
         there = f"in region {failure.region!r}" if failure.region else "in another region"
         return StorageError(

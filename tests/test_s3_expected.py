@@ -27,7 +27,14 @@ from ssshelf.errors import (
     StorageUnavailable,
 )
 from ssshelf.storages.s3 import RetryPolicy, S3Storage
-from tests.fault_proxy import FaultProxy, Request, ThreadedProxy, corrupt, error_reply
+from tests.fault_proxy import (
+    SLOWDOWN,
+    FaultProxy,
+    Request,
+    ThreadedProxy,
+    corrupt,
+    error_reply,
+)
 from tests.http_proxy import ForwardProxy
 from tests.s3_server import S3Endpoint, remove_buckets, unique_bucket_name
 from tests.tls_support import HIDDEN_HOST, make_certificate, server_context
@@ -346,3 +353,130 @@ async def test_a_redirect_that_cannot_be_followed_names_the_regions(
         with pytest.raises(StorageError, match="signed for the bucket's region 'eu-west-1'"):
             await storage.get("k")
         assert methods(front) == ["GET", "GET", "GET"]
+
+
+# -- 4. the AWS config file --------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws_config(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, proxy_env: pytest.MonkeyPatch
+) -> Callable[[str], None]:
+    """``aws_config(text)``: the AWS config file from now on, nothing else in the environment."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    path = tmp_path / "config"
+
+    def write(text: str) -> None:
+        path.write_text(text)
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(path))
+
+    return write
+
+
+def keyed(endpoint: S3Endpoint, bucket: str, **kwargs: Any) -> S3Storage:
+    """A storage with keys but no endpoint or region: the config file supplies them."""
+    keys = {"aws_access_key_id": endpoint.access_key, "aws_secret_access_key": endpoint.secret_key}
+    return S3Storage(bucket, keys, **kwargs)
+
+
+async def test_the_config_files_ca_bundle_region_and_endpoint_are_used(
+    s3_endpoint: S3Endpoint,
+    bucket: str,
+    aws_config: Callable[[str], None],
+    certificate: tuple[Path, Path],
+) -> None:
+    cert, key = certificate
+    async with FaultProxy(s3_endpoint.url, ssl_context=server_context(cert, key)) as tls_front:
+        aws_config(
+            f"[default]\nregion = {s3_endpoint.region}\nendpoint_url = {tls_front.url}\n"
+            f"ca_bundle = {cert}\n"
+        )
+        async with keyed(s3_endpoint, bucket, retries=FAST) as storage:
+            assert storage.endpoint_url is None  # known once the file is read
+            await storage.put("k", b"over tls")
+            assert storage.endpoint_url == tls_front.url
+            assert storage.region == s3_endpoint.region
+        aws_config(f"[default]\nregion = {s3_endpoint.region}\nendpoint_url = {tls_front.url}\n")
+        async with keyed(s3_endpoint, bucket, retries=FAST) as storage:
+            with pytest.raises(StorageError, match="certificate"):
+                await storage.get("k")
+        assert [r.method for r in tls_front.requests] == ["PUT"]
+
+
+async def test_a_services_section_names_the_s3_endpoint(
+    s3_endpoint: S3Endpoint,
+    bucket: str,
+    aws_config: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aws_config(
+        "[profile app]\nservices = local\nendpoint_url = http://127.0.0.1:9\n"
+        "s3 =\n  addressing_style = path\n"
+        f"[services local]\ns3 =\n  endpoint_url = {s3_endpoint.url}\n"
+    )
+    monkeypatch.setenv("AWS_PROFILE", "app")
+    async with keyed(s3_endpoint, bucket, region=s3_endpoint.region) as storage:
+        await storage.put("k", b"v")
+        assert storage.endpoint_url == s3_endpoint.url
+
+
+async def test_ignore_configured_endpoint_urls_is_honoured(
+    s3_endpoint: S3Endpoint,
+    bucket: str,
+    aws_config: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aws_config(
+        f"[default]\nignore_configured_endpoint_urls = true\nendpoint_url = {s3_endpoint.url}\n"
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint.url)
+    storage = keyed(s3_endpoint, bucket, region="us-east-1")
+    await storage._prepare()
+    assert storage.endpoint_url is None and storage._target is not None
+    assert storage._target.addressing.origin.host.endswith(".amazonaws.com")
+    await storage.close()
+
+
+async def test_max_attempts_from_the_config_file(
+    s3_endpoint: S3Endpoint, bucket: str, aws_config: Callable[[str], None]
+) -> None:
+    aws_config(f"[default]\nmax_attempts = 2\nregion = {s3_endpoint.region}\n")
+    async with FaultProxy(s3_endpoint.url) as front:
+        front.inject(SLOWDOWN)
+        async with keyed(s3_endpoint, bucket, endpoint_url=front.url) as storage:
+            with pytest.raises(StorageUnavailable, match="2 attempts"):
+                await storage.get("k")
+            assert storage.retries.attempts == 2 and len(front.requests) == 2
+        given = RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.002)
+        async with keyed(s3_endpoint, bucket, endpoint_url=front.url, retries=given) as storage:
+            with pytest.raises(StorageUnavailable, match="3 attempts"):
+                await storage.get("k")
+
+
+async def test_a_missing_profile_is_a_configuration_error(
+    s3_endpoint: S3Endpoint,
+    bucket: str,
+    aws_config: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aws_config("[default]\nregion = us-east-1\n")
+    monkeypatch.setenv("AWS_PROFILE", "nobody")
+    async with keyed(s3_endpoint, bucket, endpoint_url=s3_endpoint.url) as storage:
+        with pytest.raises(ConfigurationError, match="nobody"):
+            await storage.get("k")
+
+
+async def test_aws_region_is_not_read_as_botocore_does_not(
+    s3_endpoint: S3Endpoint,
+    bucket: str,
+    aws_config: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    aws_config("[default]\n")
+    monkeypatch.setenv("AWS_REGION", "eu-north-1")
+    async with keyed(s3_endpoint, bucket, endpoint_url=s3_endpoint.url) as storage:
+        await storage.list()
+        assert storage.region == "us-east-1"

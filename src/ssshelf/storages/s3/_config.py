@@ -35,6 +35,8 @@ class SharedConfig:
     ca_bundle: str | None = None
     max_attempts: int | None = None
     addressing_style: str | None = None
+    #: ``ignore_configured_endpoint_urls``: endpoints from the environment do not count either.
+    ignore_configured_endpoints: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,8 @@ def read_shared_config(session: Any) -> SharedConfig:
         s3_section = scoped.get("s3")
         addressing = s3_section.get("addressing_style") if isinstance(s3_section, dict) else None
         endpoint = None
-        if not _true(session.get_config_variable("ignore_configured_endpoint_urls")):
+        ignore = _true(session.get_config_variable("ignore_configured_endpoint_urls"))
+        if not ignore:
             endpoint = ConfiguredEndpointProvider(
                 full_config=session.full_config, scoped_config=scoped, client_name="s3"
             ).provide()
@@ -85,6 +88,7 @@ def read_shared_config(session: Any) -> SharedConfig:
             ca_bundle=session.get_config_variable("ca_bundle") or None,
             max_attempts=session.get_config_variable("max_attempts"),
             addressing_style=addressing,
+            ignore_configured_endpoints=ignore,
         )
     except (BotoCoreError, ValueError) as exc:
         raise ConfigurationError(f"the AWS configuration cannot be read: {exc}") from None

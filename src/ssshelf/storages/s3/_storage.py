@@ -302,9 +302,9 @@ class S3Storage:
         tls_context(True if self._verify is None else self._verify, needed=False)
         #: The custom endpoint, or ``None`` for AWS itself (an endpoint from the
         #: AWS config file is known after the first request).
-        self.endpoint_url: str | None = (
-            endpoint_url or kwargs.get("endpoint_url") or environment_endpoint()
-        )
+        self.endpoint_url: str | None = endpoint_url or kwargs.get("endpoint_url")
+        self._endpoint_from_environment = self.endpoint_url is None
+        self.endpoint_url = self.endpoint_url or environment_endpoint()
         self._endpoint = parse_endpoint(self.endpoint_url) if self.endpoint_url else None
         self._addressing_style: AddressingStyle | None = style  # type: ignore[assignment]
         self._credentials = CredentialSource(
@@ -886,6 +886,8 @@ class S3Storage:
                 return
             self._credentials.resolve_now()
             shared = self._credentials.config
+            if self._endpoint_from_environment and shared.ignore_configured_endpoints:
+                self.endpoint_url = self._endpoint = None
             if self.endpoint_url is None and shared.endpoint_url:
                 self._endpoint = parse_endpoint(shared.endpoint_url)
                 self.endpoint_url = shared.endpoint_url

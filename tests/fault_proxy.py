@@ -33,6 +33,8 @@ Faults:
 * ``trickle(seconds)``: the server's answer is passed on one byte every ``seconds``;
 * ``corrupt(keep)``: the server's answer with only the first ``keep`` body
   bytes and a Content-Length rewritten to match (framing cannot show it);
+* ``stall(after)``: read ``after`` bytes of the request body, then nothing more
+  (an upload that stalls); the connection is held until the client gives up;
 * ``refuse_early(status, code)``: an error answer to a request announcing
   ``Expect: 100-continue``, before its body is read (no ``100 Continue``); the
   body bytes the client sends anyway are counted in ``Request.late_bytes``.
@@ -47,7 +49,9 @@ By default each answer closes the client connection.  With ``keep_alive`` the
 connection stays open for the next request (answers are sent as HTTP/1.1 with
 a Content-Length); ``idle_close`` then closes a connection idle that long,
 after writing ``idle_reply`` (e.g. a 408) if given.  ``read_rate`` reads
-request bodies at about that many bytes a second (a slow link).
+request bodies at about that many bytes a second, with small socket buffers
+(a slow link).  ``send_continue=False`` ignores ``Expect: 100-continue`` (an
+HTTP/1.1 server that reads the body without answering it).
 
 Each request is sent upstream on its own connection (``Connection: close``).
 ``Expect: 100-continue`` is answered by the proxy and not forwarded.
@@ -61,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 import ssl
 import threading
 from collections.abc import Awaitable, Callable
@@ -138,6 +143,11 @@ def corrupt(keep: int) -> Fault:
     return Fault("corrupt", keep=keep)
 
 
+def stall(after: int) -> Fault:
+    """Read ``after`` body bytes, then stop reading (see the module docstring)."""
+    return Fault("stall", keep=after)
+
+
 def refuse_early(status: int, code: str) -> Fault:
     """Answer an error before reading the body (see the module docstring)."""
     return Fault("refuse_early", status, code, "refused before the body")
@@ -203,6 +213,7 @@ class FaultProxy:
     idle_close: float | None = None
     idle_reply: bytes | None = None
     read_rate: float | None = None
+    send_continue: bool = True
     #: Client connections accepted in all, and the most open at once.
     connections: int = 0
     max_connections: int = 0
@@ -254,7 +265,11 @@ class FaultProxy:
         return [r for r in self.requests if r.fault is not None]
 
     async def start(self) -> FaultProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
+        sock = socket.socket()
+        if self.read_rate is not None:  # a slow reader whose window stays small
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.bind(("127.0.0.1", 0))
+        self._server = await asyncio.start_server(self._serve, sock=sock, ssl=self.ssl_context)
         return self
 
     async def close(self) -> None:
@@ -330,9 +345,16 @@ class FaultProxy:
                 while chunk := await asyncio.wait_for(reader.read(65536), 0.5):
                     request.late_bytes += len(chunk)
             return False
-        if expects:
+        if expects and self.send_continue:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             await writer.drain()
+        if request.fault is not None and request.fault.kind == "stall":
+            self.requests.append(request)
+            self._arrived.set()
+            request.body = await reader.readexactly(request.fault.keep)
+            writer.transport.pause_reading()
+            await asyncio.sleep(3600)  # until the proxy is closed
+            return False
         request.body = await _read_body(reader, headers, self.read_rate)
         self.requests.append(request)
         self._arrived.set()
@@ -409,14 +431,14 @@ class FaultProxy:
         return self._rewrite(response)
 
     def _rewrite(self, response: bytes) -> bytes:
-        """Apply ``response_headers``; make the answer close the client connection,
-        or (``keep_alive``) an HTTP/1.1 answer with its length that keeps it open."""
+        """Apply ``response_headers``; answer as HTTP/1.1 (the proxy's version) and close
+        the client connection, or (``keep_alive``) give the length and keep it open."""
         head, sep, body = response.partition(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
         replaced = {name.lower() for name in self.response_headers} | {"connection"}
+        status_line = "HTTP/1.1" + status_line[status_line.index(" ") :]  # the proxy's own
         if self.keep_alive:
             replaced |= {"content-length", "transfer-encoding"}
-            status_line = "HTTP/1.1" + status_line[status_line.index(" ") :]
         kept = [h for h in header_lines if h.split(":", 1)[0].strip().lower() not in replaced]
         kept += [f"{name}: {value}" for name, value in self.response_headers.items()]
         if self.keep_alive:

@@ -22,6 +22,7 @@ from botocore.config import Config
 
 from ssshelf.errors import (
     ConfigurationError,
+    OutcomeUnknown,
     PreconditionFailed,
     StorageError,
     StorageUnavailable,
@@ -34,6 +35,8 @@ from tests.fault_proxy import (
     ThreadedProxy,
     corrupt,
     error_reply,
+    refuse_early,
+    stall,
 )
 from tests.http_proxy import ForwardProxy
 from tests.s3_server import S3Endpoint, remove_buckets, unique_bucket_name
@@ -480,3 +483,81 @@ async def test_aws_region_is_not_read_as_botocore_does_not(
     async with keyed(s3_endpoint, bucket, endpoint_url=s3_endpoint.url) as storage:
         await storage.list()
         assert storage.region == "us-east-1"
+
+
+# -- 8. time limits on progress; Expect: 100-continue -------------------------------------------
+
+MiB = 1024 * 1024
+
+
+async def test_a_big_put_over_a_slow_link_is_not_cut_off(
+    s3_endpoint: S3Endpoint, make: Make
+) -> None:
+    # 3 MiB at about 1 MiB/s: longer than read_timeout and than the call's
+    # deadline, but it keeps moving, so one attempt stores it.
+    data = os.urandom(3 * MiB)
+    async with FaultProxy(s3_endpoint.url, read_rate=MiB) as front:
+        storage = make(endpoint_url=front.url, read_timeout=1.0, deadline=1.5)
+        started = time.monotonic()
+        version = await storage.put("big", data)
+        took = time.monotonic() - started
+        assert [r.method for r in front.requests] == ["PUT"]
+        assert len(front.requests[0].body) == len(data)
+    assert took > 1.5  # it did outlast the deadline
+    obj = await make().get("big")
+    assert obj is not None and obj.version == version and obj.data == data
+
+
+async def test_a_stalled_upload_fails_after_read_timeout(
+    s3_endpoint: S3Endpoint, make: Make
+) -> None:
+    data = os.urandom(8 * MiB)
+    async with FaultProxy(s3_endpoint.url) as front:
+        front.inject(stall(MiB))
+        storage = make(endpoint_url=front.url, read_timeout=0.5, deadline=30)
+        storage.retries = RetryPolicy(attempts=1)
+        started = time.monotonic()
+        with pytest.raises(OutcomeUnknown, match=r"nothing moved for 0\.5 s"):
+            await storage.put("big", data)
+        assert time.monotonic() - started < 10
+        assert len(front.requests) == 1
+
+
+async def test_a_refused_big_put_does_not_upload_its_body(
+    s3_endpoint: S3Endpoint, make: Make
+) -> None:
+    data = os.urandom(8 * MiB)
+    async with FaultProxy(s3_endpoint.url) as front:
+        storage = make(endpoint_url=front.url)
+        await storage.put("small", b"v")
+        front.inject(refuse_early(412, "PreconditionFailed"), when=lambda r: r.method == "PUT")
+        with pytest.raises(PreconditionFailed):
+            await storage.put("small", data, if_absent=True)
+        refused = front.requests[-1]
+        assert refused.headers.get("expect") == "100-continue"
+        assert refused.late_bytes == 0  # the body never went out
+        front.heal()
+        version = await storage.put("big", data)  # accepted: 100 Continue, then the body
+        assert front.requests[-1].headers.get("expect") == "100-continue"
+        assert len(front.requests[-1].body) == len(data)
+    obj = await make().get("big")
+    assert obj is not None and obj.version == version
+
+
+async def test_a_server_that_ignores_expect_gets_the_body_after_a_second(
+    s3_endpoint: S3Endpoint, make: Make
+) -> None:
+    data = os.urandom(2 * MiB)
+    async with FaultProxy(s3_endpoint.url, send_continue=False) as front:
+        storage = make(endpoint_url=front.url)
+        started = time.monotonic()
+        await storage.put("big", data)
+        assert 0.9 < time.monotonic() - started < 10
+        assert len(front.requests[0].body) == len(data)
+
+
+async def test_small_bodies_are_sent_without_expect(s3_endpoint: S3Endpoint, make: Make) -> None:
+    async with FaultProxy(s3_endpoint.url) as front:
+        storage = make(endpoint_url=front.url)
+        await storage.put("k", os.urandom(MiB - 1))
+        assert "expect" not in front.requests[0].headers

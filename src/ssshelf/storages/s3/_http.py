@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import io
 import select
 import socket
+import struct
+import termios
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+#: Linux's ioctl for the bytes a socket has not yet had acknowledged (SIOCOUTQ).
+_OUTQ: int | None = getattr(termios, "TIOCOUTQ", None)
 #: A body up to this size goes out in one write with its request head.
 INLINE_BODY = 64 * 1024
 #: A bigger body is written in slices of this size as the connection drains.
@@ -163,6 +168,7 @@ class Connection(asyncio.BufferedProtocol):
         self._give_up_at = 0.0
         self._last_progress = 0.0
         self._extended = False
+        self._last_queued = 0
 
     # -- asyncio.BufferedProtocol ---------------------------------------------------
 
@@ -256,6 +262,7 @@ class Connection(asyncio.BufferedProtocol):
         self._last_progress = now
         self._extended = False
         self._streamed = False
+        self._last_queued = 1 << 62
         self._ack_at_once()
         if not body:
             transport.write(head)
@@ -356,6 +363,8 @@ class Connection(asyncio.BufferedProtocol):
         if self._awaiting_continue and now >= self._continue_by:
             self._awaiting_continue = False  # no 100 Continue came: send the body anyway
             self._pump()
+        if self._streamed and self._drained_since_last_check():
+            self._last_progress = now
         if not self._extended and now >= self._give_up_at:
             if not self._moving_body():
                 self._fail(
@@ -368,6 +377,22 @@ class Connection(asyncio.BufferedProtocol):
             self._fail(AttemptTimedOut(f"nothing moved for {self._idle:.3g} s ({what})", sent=True))
             return
         self._timer = self._loop.call_at(self._next_check(), self._on_timer)
+
+    def _drained_since_last_check(self) -> bool:
+        """The kernel sent more of a streamed body since the last check (on Linux).
+
+        A body handed to a socket with big buffers may still be on its way
+        long after the last write: that is progress too.
+        """
+        if _OUTQ is None or self._fd < 0:
+            return False
+        try:
+            queued: int = struct.unpack("i", fcntl.ioctl(self._fd, _OUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return False
+        drained = queued < self._last_queued
+        self._last_queued = queued
+        return drained
 
     def _stop_timer(self) -> None:
         if self._timer is not None:

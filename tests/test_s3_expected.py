@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.config import Config
 
+from benchmarks.s3_memory import measure
 from ssshelf.errors import (
     ConfigurationError,
     OutcomeUnknown,
@@ -561,3 +562,17 @@ async def test_small_bodies_are_sent_without_expect(s3_endpoint: S3Endpoint, mak
         storage = make(endpoint_url=front.url)
         await storage.put("k", os.urandom(MiB - 1))
         assert "expect" not in front.requests[0].headers
+
+
+# -- 6. big values are not copied ------------------------------------------------------------
+
+
+def test_a_100_mib_put_and_get_cost_no_copy_of_the_value(
+    s3_endpoint: S3Endpoint, bucket: str
+) -> None:
+    """Peak memory above a process holding the value (``benchmarks/s3_memory.py``)."""
+    figures = measure(
+        "S3Storage", s3_endpoint.url, (s3_endpoint.access_key, s3_endpoint.secret_key), bucket, 100
+    )
+    assert figures["put_extra"] < 0.3 and figures["get_extra"] < 0.3, figures
+    assert figures["put_extra_rss"] < 0.3 and figures["get_extra_rss"] < 0.3, figures

@@ -215,6 +215,14 @@ async def test_keep_alive_chunked_and_interim_answers() -> None:
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed chunk"),
         (b"HTTP/1.1 OK\r\n\r\n", "malformed status line"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n", "malformed Content-Length"),
+        (
+            b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 40_000,
+            "32768 bytes of headers without their end",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 50_000,
+            "after 50000 of 100000 body bytes",
+        ),
     ],
 )
 async def test_answers_cut_short_or_broken_are_lost_answers(answer: bytes, error: str) -> None:
@@ -356,3 +364,25 @@ def test_a_region_redirect_on_aws_moves_to_that_regions_endpoint() -> None:
     assert target.signer.region == "eu-west-1" and target.region == "eu-west-1"
     custom = S3Storage("my-bucket", endpoint_url="http://127.0.0.1:9")
     assert custom._make_target("eu-west-1").addressing.origin == Origin("http", "127.0.0.1", 9)
+
+
+async def test_a_big_body_is_received_whole_into_its_own_buffer() -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB, more than the receive buffer
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload))
+        for start in range(0, len(payload), 100_000):
+            writer.write(payload[start : start + 100_000])
+            await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await reader.read()
+
+    async with scripted(serve) as origin:
+        http = pool()
+        response = await fetch(http, origin)
+        assert response.body == payload and response.framed
+        assert (await fetch(http, origin)).body == b"ok"  # the same connection, still in step
+        assert len(http._open) == 1
+        http.close()

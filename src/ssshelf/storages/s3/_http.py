@@ -138,6 +138,7 @@ class Connection(asyncio.BufferedProtocol):
         self._view = memoryview(self._scratch)
         self._start = 0  # unread answer bytes are _scratch[_start:_end]
         self._end = 0
+        self._overflow = False
         self._waiter: asyncio.Future[Response] | None = None
         self._eof = False
         self._error: BaseException | None = None
@@ -187,7 +188,8 @@ class Connection(asyncio.BufferedProtocol):
         if self._sink is not None:
             return self._sink[self._sink_pos :]
         if self._end == SCRATCH:
-            if self._start == 0:  # headers filling the whole buffer: refused in _parse
+            if self._start == 0:  # an answer head (or trailers) filling the whole buffer
+                self._overflow = True
                 return memoryview(bytearray(1024))
             self._compact()
         return self._view[self._end :]
@@ -198,6 +200,9 @@ class Connection(asyncio.BufferedProtocol):
             self.abort()
             return
         self._last_progress = self._loop.time()
+        if self._overflow:
+            self._fail(AnswerLost(f"the answer's head is longer than {SCRATCH} bytes"))
+            return
         if self._sink is not None:
             self._sink_pos += nbytes
             if self._sink_pos == self._length:
@@ -451,7 +456,8 @@ class Connection(asyncio.BufferedProtocol):
         self._body = None
         self._awaiting_continue = False
         if self._sink is not None:
-            self._sink.release()
+            with contextlib.suppress(BufferError):
+                self._sink.release()
             self._sink = None
         self._sink_io = None
 
@@ -480,6 +486,10 @@ class Connection(asyncio.BufferedProtocol):
         state = self._state
         if state == _LENGTH:
             length = self._length
+            if self._sink is not None:  # the body goes straight to its buffer
+                if self._eof:
+                    raise self._lost(f"after {self._sink_pos} of {length} body bytes")
+                return None
             have = self._end - self._start
             if have >= length:
                 body = bytes(self._view[self._start : self._start + length])

@@ -153,6 +153,7 @@ class Pair:
 
 
 def boto_client(endpoint: S3Endpoint, url: str | None = None, **config: Any) -> Any:
+    """A boto3 client like the suite's storages (``config``: botocore ``Config`` options)."""
     options: dict[str, Any] = {
         "retries": {"total_max_attempts": 2},
         "s3": {"addressing_style": "path"},
@@ -174,7 +175,11 @@ async def bucket(s3_endpoint: S3Endpoint) -> AsyncIterator[str]:
         await admin.create_bucket()
     yield name
     if s3_endpoint.external:
-        await remove_buckets(s3_endpoint, {name})
+        with pytest.MonkeyPatch.context() as clean:  # a test's proxy or profile is gone by now
+            for variable in list(os.environ):
+                if variable.startswith("AWS_") or variable.lower().endswith("_proxy"):
+                    clean.delenv(variable)
+            await remove_buckets(s3_endpoint, {name})
 
 
 @pytest.fixture
@@ -232,8 +237,10 @@ async def test_awkward_keys_round_trip_between_the_clients(pair: Pair) -> None:
         assert by_boto == by_us == ("ok", (data, put[1])), key
 
 
-def xml_unsafe(text: str | None) -> bool:
-    return text is not None and any(c in text for c in "\x01\uffff")
+def breaks_an_echo(text: str | None) -> bool:
+    """A key the server echoes raw into a document that is then not XML
+    (control characters, U+FFFF; ``&`` and ``<`` on RGW)."""
+    return text is not None and any(c in text for c in "\x01\uffff&<")
 
 
 async def test_listings_agree_page_by_page(pair: Pair) -> None:
@@ -248,11 +255,13 @@ async def test_listings_agree_page_by_page(pair: Pair) -> None:
             start = {"StartAfter": after} if after else {}
             theirs = await boto(lambda n=limit, s=start: pair.boto.list_objects_v2(
                 Bucket=pair.bucket, MaxKeys=n, **s))  # fmt: skip
-            if xml_unsafe(after):
-                # The server echoes StartAfter raw into its answer, which is then
-                # not XML: botocore cannot parse it; S3Storage scans for what it
-                # needs (docs/s3.md, Differences from botocore).
-                assert theirs[0] == "error", theirs
+            if theirs[0] == "error":
+                # The server echoed StartAfter (moto, RGW) or the page's last key
+                # as NextContinuationToken (RGW) raw into its answer, which is
+                # then not XML: botocore cannot parse it; S3Storage scans for
+                # what it needs (docs/s3.md, Differences from botocore).
+                last = page.keys[-1] if page.keys else None
+                assert breaks_an_echo(after) or breaks_an_echo(last), (after, theirs)
             else:
                 assert theirs[0] == "ok", (after, theirs)
                 boto_keys = [item["Key"] for item in theirs[1].get("Contents", [])]
@@ -508,9 +517,12 @@ async def test_https_through_a_connect_tunnel_and_ca_bundles_agree(
         async with ForwardProxy({HIDDEN_HOST: ("127.0.0.1", port)}) as proxy:
             clean_env.setenv("HTTPS_PROXY", proxy.url)
             hidden = f"https://{HIDDEN_HOST}:{port}"
+            # (checksums only when required: boto3 then sends the body with a
+            # Content-Length, which the test front passes on unchanged)
+            plain = {"request_checksum_calculation": "when_required"}
             untrusting = s3_endpoint.storage(bucket, endpoint_url=hidden, retries=FAST)
             async with untrusting:
-                client = boto_client(s3_endpoint, hidden)
+                client = boto_client(s3_endpoint, hidden, **plain)
                 theirs = await boto(lambda: client.get_object(Bucket=bucket, Key="k"))
                 assert theirs == await ours(untrusting.get("k")) == ("tls",)
             # The CA bundle from the AWS config file, as botocore reads it.
@@ -519,7 +531,7 @@ async def test_https_through_a_connect_tunnel_and_ca_bundles_agree(
             clean_env.setenv("AWS_CONFIG_FILE", str(config))
             trusting = s3_endpoint.storage(bucket, endpoint_url=hidden, retries=FAST)
             async with trusting:
-                client = boto_client(s3_endpoint, hidden)
+                client = boto_client(s3_endpoint, hidden, **plain)
                 theirs = etag(await boto(lambda: client.put_object(
                     Bucket=bucket, Key="k", Body=b"v")))  # fmt: skip
                 assert theirs == await ours(trusting.put("k", b"v"))

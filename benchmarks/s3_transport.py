@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import socket
 import statistics
@@ -440,6 +441,7 @@ if __name__ == "__main__":
     parser.add_argument("--size", type=int, default=200, help="object size in bytes")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pages", type=int, default=20, help="pages of 100 a round")
+    parser.add_argument("--json", action="store_true", help="end with the medians as JSON")
     parser.add_argument(
         "--clients",
         default="aiobotocore,S3Storage,minimal,aiohttp+sigv4,obstore",
@@ -458,6 +460,8 @@ if __name__ == "__main__":
         if args.uvloop:
             import uvloop
 
-            uvloop.run(main)
+            medians = uvloop.run(main)
         else:
-            asyncio.run(main)
+            medians = asyncio.run(main)
+        if args.json:
+            print(json.dumps(medians))

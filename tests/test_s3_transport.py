@@ -20,7 +20,7 @@ from botocore.awsrequest import AWSRequest
 from ssshelf.errors import ConfigurationError, InvalidArgument
 from ssshelf.storages.s3 import S3Storage, _credentials
 from ssshelf.storages.s3._addressing import address, parse_endpoint, redact
-from ssshelf.storages.s3._http import AnswerLost, Origin, Response
+from ssshelf.storages.s3._http import AnswerLost, AttemptTimedOut, ConnectFailed, Origin, Response
 from ssshelf.storages.s3._pool import ConnectionPool, Route
 from ssshelf.storages.s3._signing import Keys, Signer, canonical_query, quote_path
 from ssshelf.storages.s3._xml import (
@@ -386,3 +386,75 @@ async def test_a_big_body_is_received_whole_into_its_own_buffer() -> None:
         assert (await fetch(http, origin)).body == b"ok"  # the same connection, still in step
         assert len(http._open) == 1
         http.close()
+
+
+class KeptAlive:
+    """A keep-alive server answering every request ``ok``; while ``hold`` is clear, it waits."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.hold = asyncio.Event()
+        self.hold.set()
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await self.hold.wait()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+
+
+async def test_requests_beyond_the_pool_wait_for_a_connection() -> None:
+    server = KeptAlive()
+    async with scripted(server) as origin, scripted(KeptAlive()) as elsewhere:
+        http = ConnectionPool(connect_timeout=2.0, max_connections=2, tls=None)
+        answers = await asyncio.gather(*(fetch(http, origin) for _ in range(40)))
+        assert all(a.body == b"ok" for a in answers) and server.connections == 2
+        assert http._count == 2 and len(http._idle[Route(origin)]) == 2
+        # at the bound, a request elsewhere closes an idle connection to make room
+        assert (await fetch(http, elsewhere)).body == b"ok"
+        assert http._count == 2 and len(http._idle[Route(origin)]) == 1
+        # waiting requests for two routes: the freed slot goes to whoever waited first
+        server.hold.clear()
+        busy = [asyncio.create_task(fetch(http, origin)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.create_task(fetch(http, where)) for where in (elsewhere, origin)]
+        await asyncio.sleep(0.05)
+        assert len(http._waiters) == 2
+        server.hold.set()
+        done = await asyncio.gather(*busy, *waiting)
+        assert all(a.body == b"ok" for a in done) and http._count <= 2
+        http.close()
+
+
+async def test_a_waiting_request_cancelled_or_out_of_time_passes_its_turn_on() -> None:
+    server = KeptAlive()
+    async with scripted(server) as origin:
+        http = ConnectionPool(connect_timeout=2.0, max_connections=1, tls=None)
+        server.hold.clear()
+        first = asyncio.create_task(fetch(http, origin))
+        await asyncio.sleep(0.05)
+        cancelled = asyncio.create_task(fetch(http, origin))
+        third = asyncio.create_task(fetch(http, origin))
+        await asyncio.sleep(0.05)
+        cancelled.cancel()
+        with pytest.raises(AttemptTimedOut, match="stayed busy") as info:
+            await fetch(http, origin, seconds=0.1)
+        assert not info.value.sent
+        server.hold.set()
+        assert (await first).body == (await third).body == b"ok"
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert server.connections == 1 and http._count == 1 and not http._waiters
+        server.hold.clear()
+        held = asyncio.create_task(fetch(http, origin))
+        await asyncio.sleep(0.05)
+        waiter = asyncio.create_task(fetch(http, origin))
+        await asyncio.sleep(0.05)
+        http.close()
+        with pytest.raises(ConnectFailed, match="closed"):
+            await waiter
+        with pytest.raises(AnswerLost):
+            await held

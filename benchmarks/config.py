@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 #: Every phase of a full run, in the order they run.
-PHASES = ("s3", "latency", "floor", "overhead", "cpu", "scan", "sqlite", "sqlite_bulk")
+PHASES = (
+    "s3",
+    "latency",
+    "floor",
+    "overhead",
+    "cpu",
+    "transport",
+    "scan",
+    "sqlite",
+    "sqlite_bulk",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,12 @@ class Sizes:
     cpu_pages: int = 20
     #: The server's floor (a minimal client's page of 100 and create): repetitions.
     floor_reps: int = 10
+    #: The transport bake-off (``benchmarks/s3_transport.py``): PUTs (and as many
+    #: GETs) and pages of 100 a round, rounds; the memory of a put/get of this size.
+    transport_n: int = 1_000
+    transport_pages: int = 20
+    transport_rounds: int = 3
+    memory_mib: int = 100
     #: SQLite bulk load: items of each size, and the variants of
     #: ``benchmarks/sqlite_bulk.py`` run at it (``manager`` and ``plain`` always).
     sqlite_bulk: tuple[tuple[int, tuple[str, ...]], ...] = (
@@ -75,6 +91,10 @@ QUICK = Sizes(
     page_n=300,
     seed_page_n=200,
     floor_reps=3,
+    transport_n=100,
+    transport_pages=2,
+    transport_rounds=1,
+    memory_mib=8,
     sqlite_bulk=((2_000, ("manager", "plain", "put_many", "manager_memory")),),
 )
 

@@ -64,6 +64,10 @@ X = "\N{MULTIPLICATION SIGN}"
 LINEAR_TOLERANCE = 1.5
 #: SQLite bulk load: add_items' items per second over plain sqlite3's, at least.
 BULK_RATIO_TARGET = 0.3
+#: S3Storage's client CPU over the minimal asyncio SigV4 client's, at most.
+TRANSPORT_CPU_TARGET = 1.5
+#: Extra peak memory of a big put or get, as a multiple of the value, at most.
+MEMORY_TARGET = 1.3
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,30 @@ def targets(results: dict[str, Any]) -> list[Target]:
                 None if ratio is None else ratio >= BULK_RATIO_TARGET,
             )
         )
+    cpu = results.get("transport", {}).get("cpu", {})
+    ours, floor_ = cpu.get("S3Storage", {}), cpu.get("minimal", {})
+    for key, what in (("request_ms", "per request"), ("page_ms", "per page of 100")):
+        ratio = ours[key] / floor_[key] if key in ours and key in floor_ else None
+        out.append(
+            Target(
+                f"S3Storage client CPU {what} vs a minimal asyncio SigV4 client (same server)",
+                times(ratio),
+                f"≤ {TRANSPORT_CPU_TARGET:g}{X}",
+                None if ratio is None else ratio <= TRANSPORT_CPU_TARGET,
+            )
+        )
+    memory = {m["client"]: m for m in results.get("transport", {}).get("memory", [])}
+    mib = results.get("transport", {}).get("sizes", {}).get("memory_mib", 100)
+    for op in ("put", "get"):
+        extra = memory.get("S3Storage", {}).get(f"{op}_extra")
+        out.append(
+            Target(
+                f"peak memory of a {mib} MiB {op} above holding the value (S3Storage)",
+                "—" if extra is None else f"{extra:+.3f}{X}",
+                f"≤ +{MEMORY_TARGET:g}{X}",
+                None if extra is None else extra <= MEMORY_TARGET,
+            )
+        )
     it = results.get("sqlite", {}).get("iter")
     rss = it["max_rss_kib"] * 1024 if it else None
     entries = it["child"]["entries"] if it else 0
@@ -430,6 +458,97 @@ def _s3_client_sections(results: dict[str, Any], sizes: dict[str, Any]) -> list[
             "",
         ]
         lines += _table(["operation", "ssshelf", "seed 0.1.3"], costs)
+        lines += [""]
+    return lines
+
+
+def _transport_section(results: dict[str, Any]) -> list[str]:
+    """S3Storage beside a minimal client and raw aiobotocore; memory beside boto3."""
+    found = results.get("transport")
+    if not found:
+        return []
+    server = "Ceph RGW" if on_ceph(results) else "moto"
+    sizes = found.get("sizes", {})
+    lines = [
+        f"## The S3 transport: client CPU and memory ({server})",
+        "",
+        f"`benchmarks/s3_transport.py`, all clients in one process, rounds alternating: "
+        f"{sizes.get('n', 0):,} PUTs then as many GETs of 200-byte objects (16 in flight), "
+        f"and {sizes.get('pages', 0)} pages of 100 (one listing, then the 100 GETs at once), "
+        f"medians of {sizes.get('rounds', 0)} rounds. Client CPU is `time.process_time()` of "
+        "the client process; `minimal` is a minimal asyncio SigV4 client "
+        "(`benchmarks/minimal_s3.py`: keep-alive streams, ssshelf's signer, nothing else)."
+        + (
+            ""
+            if on_ceph(results)
+            else " moto closes every connection, so each request also "
+            "opens one; its speed is no S3 speed."
+        ),
+        "",
+    ]
+    cpu = found.get("cpu", {})
+    floor_, base = cpu.get("minimal", {}), cpu.get("aiobotocore", {})
+
+    def ratio(value: float | None, against: float | None) -> str:
+        return times(value / against) if value and against else "—"
+
+    rows = []
+    for name, label in (
+        ("S3Storage", "S3Storage"),
+        ("minimal", "minimal asyncio SigV4 client"),
+        ("aiobotocore", "raw aiobotocore (default settings)"),
+    ):
+        figures = cpu.get(name)
+        if not figures:
+            continue
+        request, page = figures.get("request_ms"), figures.get("page_ms")
+        rows.append(
+            [
+                label,
+                f"{request:.3f} ms" if request else "—",
+                ratio(request, floor_.get("request_ms")),
+                ratio(request, base.get("request_ms")),
+                f"{page:.1f} ms" if page else "—",
+                ratio(page, floor_.get("page_ms")),
+                ratio(page, base.get("page_ms")),
+            ]
+        )
+    if rows:
+        lines += _table(
+            [
+                "client",
+                "CPU / request",
+                "vs minimal",
+                "vs aiobotocore",
+                "CPU / page of 100",
+                "vs minimal",
+                "vs aiobotocore",
+            ],
+            rows,
+        )
+        lines += [""]
+    memory = found.get("memory", [])
+    if memory:
+        lines += [
+            f"Peak memory of a {sizes.get('memory_mib', 0)} MiB put and get above a process "
+            "holding the value, as multiples of the value (`benchmarks/s3_memory.py`, each "
+            "client in a fresh process; `tracemalloc`'s peak, and the resident size sampled "
+            "every millisecond):",
+            "",
+        ]
+        lines += _table(
+            ["client", "put", "get", "put (RSS)", "get (RSS)"],
+            [
+                [
+                    m["client"],
+                    f"{m['put_extra']:+.3f}{X}",
+                    f"{m['get_extra']:+.3f}{X}",
+                    f"{m['put_extra_rss']:+.3f}{X}",
+                    f"{m['get_extra_rss']:+.3f}{X}",
+                ]
+                for m in memory
+            ],
+        )
         lines += [""]
     return lines
 
@@ -784,6 +903,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [""]
 
     lines += _s3_client_sections(results, sizes)
+    lines += _transport_section(results)
 
     points = scan_points(results, "ssshelf")
     if points:

@@ -220,6 +220,78 @@ class Runner:
         )
         self.results["floor"] = out
 
+    async def phase_transport(self, endpoint: str) -> None:
+        """S3 clients side by side (``benchmarks/s3_transport.py``): client CPU per request
+        and per page of 100; then peak memory of a big put/get beside boto3
+        (``benchmarks/s3_memory.py``).  Each in a process of its own."""
+        s = self.sizes
+        env = {
+            **self.env,
+            "SSSHELF_TEST_S3_ENDPOINT": endpoint,
+            "SSSHELF_TEST_S3_ACCESS_KEY": self.env["AWS_ACCESS_KEY_ID"],
+            "SSSHELF_TEST_S3_SECRET_KEY": self.env["AWS_SECRET_ACCESS_KEY"],
+        }
+        out: dict[str, Any] = {}
+        bake_off = [
+            "-m", "benchmarks.s3_transport", "--json", "-n", str(s.transport_n),
+            "--rounds", str(s.transport_rounds), "--pages", str(s.transport_pages),
+            "--clients", "aiobotocore,S3Storage,minimal",
+        ]  # fmt: skip
+        memory = ["-m", "benchmarks.s3_memory", "--mib", str(s.memory_mib)]
+        for name, argv in (("cpu", bake_off), ("memory", memory)):
+            try:
+                lines = await self._module(argv, env)
+            except PhaseFailed as exc:
+                self.failed(f"transport/{name}", exc)
+                continue
+            if name == "cpu":
+                out["cpu"] = json.loads(lines[-1])
+                cpu = out["cpu"]
+                self.say(
+                    "transport: client CPU per request "
+                    + ", ".join(f"{k} {v['request_ms']:.3f} ms" for k, v in cpu.items())
+                )
+            else:
+                out["memory"] = [json.loads(line) for line in lines if line.startswith("{")]
+                self.say(
+                    f"transport: {s.memory_mib} MiB put/get, extra memory "
+                    + ", ".join(
+                        f"{m['client']} +{m['put_extra']:.2f}x/+{m['get_extra']:.2f}x"
+                        for m in out["memory"]
+                    )
+                )
+        out["sizes"] = {
+            "n": s.transport_n,
+            "pages": s.transport_pages,
+            "rounds": s.transport_rounds,
+            "memory_mib": s.memory_mib,
+        }
+        self.results["transport"] = out
+
+    async def _module(self, argv: list[str], env: dict[str, str]) -> list[str]:
+        """Run ``python argv…`` from the repository root; its stdout lines."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=str(ROOT),
+        )
+        try:
+            async with asyncio.timeout(PHASE_TIMEOUT):
+                out, err = await process.communicate()
+        except TimeoutError:
+            raise PhaseFailed(f"{argv[1]} took over {PHASE_TIMEOUT} s") from None
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        if process.returncode != 0:
+            tail = err.decode(errors="replace").strip().splitlines()[-12:]
+            raise PhaseFailed(f"{argv[1]} failed:\n" + "\n".join(tail))
+        return out.decode().strip().splitlines()
+
     async def phase_sqlite_bulk(self) -> None:
         """``benchmarks/sqlite_bulk.py``: each variant in a process of its own, alternating."""
         out: dict[str, Any] = {}
@@ -342,7 +414,9 @@ class Runner:
     async def run(self) -> dict[str, Any]:
         """Every phase in ``sizes.phases``, against one S3 server (Ceph RGW, else moto)."""
         phases = self.sizes.phases
-        needs_s3 = any(p in phases for p in ("s3", "latency", "floor", "overhead", "cpu"))
+        needs_s3 = any(
+            p in phases for p in ("s3", "latency", "floor", "overhead", "cpu", "transport")
+        )
         use_ceph = self.s3_server == "ceph" or (self.s3_server == "auto" and CephServer.available())
         ceph = CephServer(WORK) if needs_s3 and use_ceph else None
         server = MotoServer(WORK / "moto.log") if needs_s3 and not use_ceph else None
@@ -371,6 +445,7 @@ class Runner:
                     steps["floor"] = partial(self.phase_floor, endpoint)
                 steps["overhead"] = partial(self.phase_overhead, endpoint)
                 steps["cpu"] = partial(self.phase_cpu, endpoint)
+                steps["transport"] = partial(self.phase_transport, endpoint)
             steps["scan"] = self.phase_scan
             steps["sqlite"] = self.phase_sqlite
             steps["sqlite_bulk"] = self.phase_sqlite_bulk

@@ -1,24 +1,34 @@
 """The S3 transport bake-off: client CPU per request, side by side in one run.
 
-N PutObject then N GetObject of SIZE-byte objects, CONCURRENCY in flight,
-through each client in turn (alternating rounds, fresh keys each round):
+Two workloads, through each client in turn (alternating rounds, fresh keys
+each round):
+
+* N PutObject then N GetObject of SIZE-byte objects, CONCURRENCY in flight:
+  client CPU **per request**;
+* PAGES pages of 100: one ListObjectsV2 of 100 keys, then the 100 GetObjects
+  at once (what a manager's page of 100 items asks): client CPU **per page**.
+
+The clients:
 
 * ``aiobotocore``:     raw aiobotocore, default settings (the baseline);
-* ``S3Storage``:       ``put``/``get`` of :class:`ssshelf.storages.s3.S3Storage`;
+* ``S3Storage``:       ``put``/``get``/``list`` of :class:`ssshelf.storages.s3.S3Storage`;
+* ``minimal``:         a minimal asyncio SigV4 client (``benchmarks/minimal_s3.py``:
+  keep-alive streams, ssshelf's signer, nothing else) — the floor;
 * ``aiohttp+sigv4``:   aiohttp requests signed by ssshelf's signer (the floor
-  of an aiohttp-based transport);
-* ``obstore``:         obstore (Rust object_store), when installed.
+  of an aiohttp-based transport; requests only);
+* ``obstore``:         obstore (Rust object_store), when installed (requests only).
 
 Client CPU is this process's ``time.process_time()`` over the requests,
 divided by their number: what the client itself costs, which the server's
-speed and other load do not blur.  Wall-clock rates are printed too but mean
-nothing on moto (one Python process serving one request at a time).
+speed and other load do not blur.  Never read an S3 speed off moto (one
+Python process serving one request at a time): client CPU per request on it
+is a fair comparison, its wall-clock rates are not.
 
 The server: moto's stock ``moto_server`` started here, or the one named by
 ``SSSHELF_TEST_S3_ENDPOINT`` / ``_ACCESS_KEY`` / ``_SECRET_KEY`` (Ceph RGW
 under ``scripts/ceph/start.sh``).  Run from the repository root::
 
-    .venv/bin/python -m benchmarks.s3_transport [-n 1000] [-c 16] [--rounds 5]
+    .venv/bin/python -m benchmarks.s3_transport [-n 1000] [-c 16] [--rounds 5] [--pages 20]
     .venv/bin/python -m benchmarks.s3_transport --exit-runs 200 --client obstore
     .venv/bin/python -m benchmarks.s3_transport --uvloop   # uvloop installed by hand
 """
@@ -28,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import socket
 import statistics
@@ -42,10 +53,14 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+from benchmarks.minimal_s3 import MinimalS3
 from ssshelf.storages.s3 import S3Storage
 
 REGION = "us-east-1"
 Runner = Callable[[list[str], bytes], Awaitable[None]]
+#: One page: list 100 keys under the prefix, then get them all at once.
+PageRunner = Callable[[str], Awaitable[None]]
+PAGE = 100
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
@@ -126,7 +141,17 @@ async def aiobotocore_runners(
     async def gets(keys: list[str], body: bytes) -> None:
         await bounded(concurrency, [lambda k=k: get(k) for k in keys])
 
+    async def page(prefix: str) -> None:
+        listed = await client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=PAGE)
+        got = await asyncio.gather(*(get(item["Key"]) for item in listed["Contents"]))
+        assert len(got) == PAGE
+
+    PAGE_RUNNERS[id(puts)] = page
     return puts, gets
+
+
+#: The page runner of each client that has one, by its put runner's id.
+PAGE_RUNNERS: dict[int, PageRunner] = {}
 
 
 def storage_runners(storage: S3Storage) -> tuple[Runner, Runner]:
@@ -136,6 +161,28 @@ def storage_runners(storage: S3Storage) -> tuple[Runner, Runner]:
     async def gets(keys: list[str], body: bytes) -> None:
         await asyncio.gather(*(storage.get(k) for k in keys))
 
+    async def page(prefix: str) -> None:
+        listed = await storage.list(prefix, limit=PAGE)
+        got = await asyncio.gather(*(storage.get(k) for k in listed.keys))
+        assert len(got) == PAGE and all(g is not None for g in got)
+
+    PAGE_RUNNERS[id(puts)] = page
+    return puts, gets
+
+
+def minimal_runners(client: MinimalS3, concurrency: int) -> tuple[Runner, Runner]:
+    async def puts(keys: list[str], body: bytes) -> None:
+        await asyncio.gather(*(client.put(k, body) for k in keys))
+
+    async def gets(keys: list[str], body: bytes) -> None:
+        await asyncio.gather(*(client.get(k) for k in keys))
+
+    async def page(prefix: str) -> None:
+        keys = await client.list(prefix, PAGE)
+        got = await asyncio.gather(*(client.get(k) for k in keys))
+        assert len(got) == PAGE
+
+    PAGE_RUNNERS[id(puts)] = page
     return puts, gets
 
 
@@ -209,7 +256,19 @@ async def measure(runners: tuple[Runner, Runner], keys: list[str], body: bytes) 
     return 1000 * (time.process_time() - cpu) / (2 * len(keys))
 
 
-async def bake_off(n: int, concurrency: int, size: int, rounds: int, clients: list[str]) -> None:
+async def measure_pages(page: PageRunner, prefix: str, pages: int) -> float:
+    """Client CPU milliseconds per page of 100."""
+    cpu = time.process_time()
+    for _ in range(pages):
+        await page(prefix)
+    return 1000 * (time.process_time() - cpu) / pages
+
+
+async def bake_off(
+    n: int, concurrency: int, size: int, rounds: int, clients: list[str], pages: int = 20
+) -> dict[str, dict[str, float]]:
+    """Run both workloads; print the table; return the medians by client
+    (``request_ms``, and ``page_ms`` for the clients that page)."""
     process, url, access, secret = server()
     bucket = f"bake-off-{uuid.uuid4().hex[:12]}"
     try:
@@ -223,11 +282,14 @@ async def bake_off(n: int, concurrency: int, size: int, rounds: int, clients: li
             )
             stack.push_async_callback(storage.close)
             await storage.create_bucket()
+            minimal = MinimalS3(url, access, secret, bucket, REGION, concurrency)
+            stack.push_async_callback(minimal.close)
             every: dict[str, tuple[Runner, Runner] | None] = {
                 "aiobotocore": await aiobotocore_runners(
                     stack, url, access, secret, bucket, concurrency
                 ),
                 "S3Storage": storage_runners(storage),
+                "minimal": minimal_runners(minimal, concurrency),
                 "aiohttp+sigv4": await aiohttp_runners(
                     stack, url, access, secret, bucket, concurrency
                 ),
@@ -247,6 +309,23 @@ async def bake_off(n: int, concurrency: int, size: int, rounds: int, clients: li
                     keys = [f"r{round_no}/{name}/{i}" for i in range(n)]
                     cpu[name].append(await measure(runners, keys, body))
                     print(f"round {round_no}  {name:<14} {cpu[name][-1]:.3f} ms", flush=True)
+            paging = {
+                name: PAGE_RUNNERS[id(runners[0])]
+                for name, runners in variants.items()
+                if id(runners[0]) in PAGE_RUNNERS
+            }
+            page_cpu: dict[str, list[float]] = {name: [] for name in paging}
+            if pages and paging:
+                await asyncio.gather(*(storage.put(f"page/{i:03d}", body) for i in range(PAGE)))
+                for page in paging.values():  # warm up
+                    await page("page/")
+                for round_no in range(1, rounds + 1):
+                    for name, page in paging.items():
+                        page_cpu[name].append(await measure_pages(page, "page/", pages))
+                        print(
+                            f"round {round_no}  {name:<14} {page_cpu[name][-1]:.2f} ms a page",
+                            flush=True,
+                        )
             keys = (await storage.list()).keys
             while keys:
                 await storage.delete_many(keys)
@@ -256,15 +335,44 @@ async def bake_off(n: int, concurrency: int, size: int, rounds: int, clients: li
         if process is not None:
             process.terminate()
             process.wait(timeout=10)
-    base = statistics.median(cpu["aiobotocore"])
+    medians: dict[str, dict[str, float]] = {
+        name: {"request_ms": statistics.median(values)} for name, values in cpu.items()
+    }
+    for name, values in page_cpu.items():
+        if values:
+            medians[name]["page_ms"] = statistics.median(values)
     print(
-        f"\n{n} PUT + {n} GET of {size}-byte objects, {concurrency} in flight, at {url};"
-        f" client CPU per request, median of {rounds} rounds"
+        f"\n{n} PUT + {n} GET of {size}-byte objects, {concurrency} in flight; pages of"
+        f" {PAGE} (a listing, then {PAGE} GETs at once), {pages} a round; at {url};"
+        f" client CPU, median of {rounds} rounds"
     )
-    print("| client | client CPU per request | vs raw aiobotocore |\n|---|---|---|")
-    for name, values in cpu.items():
-        median = statistics.median(values)
-        print(f"| {name} | {median:.3f} ms | {median / base:.2f}x |")
+    print(format_table(medians))
+    return medians
+
+
+def format_table(medians: dict[str, dict[str, float]]) -> str:
+    """The bake-off table (Markdown): CPU per request and per page, against the floor
+    (``minimal``) and the baseline (``aiobotocore``) when they ran."""
+    floor = medians.get("minimal", {})
+    base = medians.get("aiobotocore", {})
+
+    def ratio(value: float | None, against: float | None) -> str:
+        return f"{value / against:.2f}x" if value and against else "-"
+
+    lines = [
+        "| client | CPU / request | vs minimal | vs aiobotocore | CPU / page of 100"
+        " | vs minimal | vs aiobotocore |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, figures in medians.items():
+        request, page = figures.get("request_ms"), figures.get("page_ms")
+        lines.append(
+            f"| {name} | {request:.3f} ms | {ratio(request, floor.get('request_ms'))}"
+            f" | {ratio(request, base.get('request_ms'))}"
+            f" | {f'{page:.2f} ms' if page else '-'} | {ratio(page, floor.get('page_ms'))}"
+            f" | {ratio(page, base.get('page_ms'))} |"
+        )
+    return "\n".join(lines)
 
 
 EXIT_PROGRAM = """
@@ -332,8 +440,12 @@ if __name__ == "__main__":
     parser.add_argument("-c", "--concurrency", type=int, default=16)
     parser.add_argument("--size", type=int, default=200, help="object size in bytes")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--pages", type=int, default=20, help="pages of 100 a round")
+    parser.add_argument("--json", action="store_true", help="end with the medians as JSON")
     parser.add_argument(
-        "--clients", default="aiobotocore,S3Storage,aiohttp+sigv4,obstore", help="which to run"
+        "--clients",
+        default="aiobotocore,S3Storage,minimal,aiohttp+sigv4,obstore",
+        help="which to run",
     )
     parser.add_argument("--exit-runs", type=int, default=0, help="run the exit test instead")
     parser.add_argument("--client", default="obstore", help="the client of --exit-runs")
@@ -342,10 +454,14 @@ if __name__ == "__main__":
     if args.exit_runs:
         exit_runs(args.exit_runs, args.client)
     else:
-        main = bake_off(args.n, args.concurrency, args.size, args.rounds, args.clients.split(","))
+        main = bake_off(
+            args.n, args.concurrency, args.size, args.rounds, args.clients.split(","), args.pages
+        )
         if args.uvloop:
             import uvloop
 
-            uvloop.run(main)
+            medians = uvloop.run(main)
         else:
-            asyncio.run(main)
+            medians = asyncio.run(main)
+        if args.json:
+            print(json.dumps(medians))

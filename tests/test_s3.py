@@ -295,6 +295,48 @@ async def test_bad_input_makes_no_request(via_proxy: Factory, proxy: FaultProxy)
     assert proxy.requests == []
 
 
+@pytest.mark.parametrize(
+    "version",
+    ['x"\r\nx-amz-meta-owner: mallory\r\nx: "', "v\nx", "v\x00", "v w", "ünï€", "\u20ac", ""],
+    ids=["crlf", "lf", "nul", "space", "non-latin-1", "euro", "empty"],
+)
+async def test_versions_that_cannot_be_etags_are_refused_before_sending(
+    via_proxy: Factory, proxy: FaultProxy, version: str
+) -> None:
+    storage = await via_proxy(flavor="aws")
+    await storage.put("k", b"v")
+    proxy.requests.clear()
+    with pytest.raises(InvalidArgument, match="if_version"):
+        await storage.put("k", b"w", if_version=version)
+    with pytest.raises(InvalidArgument, match="if_version"):
+        await storage.delete("k", if_version=version)
+    assert proxy.requests == []
+    obj = await storage.get("k")
+    assert obj is not None and obj.data == b"v"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "hint"),
+    [
+        ("B/sub", "prefix='sub'"),
+        ("B?acl", "not valid"),
+        ("b#frag", "not valid"),
+        ("b c", "not valid"),
+        ("b" * 256, "not valid"),
+        ("arn:aws:s3:us-east-1:123456789012:accesspoint/ap", "ARNs are not supported"),
+    ],
+)
+def test_bucket_names_that_are_not_names_are_refused(bucket: str, hint: str) -> None:
+    with pytest.raises(ConfigurationError, match="bucket name") as info:
+        S3Storage(bucket, endpoint_url="http://127.0.0.1:9")
+    assert hint in str(info.value)
+
+
+def test_bucket_names_botocore_accepts_are_accepted() -> None:
+    for bucket in ("B", "legacy_Bucket.Name-1", "a" * 255, "my-bucket"):
+        assert S3Storage(bucket, endpoint_url="http://127.0.0.1:9").bucket == bucket
+
+
 async def test_in_flight_requests_are_bounded(via_proxy: Factory, proxy: FaultProxy) -> None:
     storage = await via_proxy(max_in_flight=3)
     proxy.inject(delay(0.2))
@@ -337,7 +379,7 @@ async def test_lost_answers_of_idempotent_requests_are_retried(
 
 
 async def test_timeouts_are_retried(via_proxy: Factory, proxy: FaultProxy) -> None:
-    storage = await via_proxy(request_timeout=0.5)
+    storage = await via_proxy(read_timeout=0.5)
     await storage.put("k", b"v")
     proxy.inject(delay(3.0), times=1)
     obj = await storage.get("k")

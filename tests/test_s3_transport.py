@@ -10,6 +10,7 @@ import datetime
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import botocore.auth
 import botocore.credentials
@@ -19,7 +20,8 @@ from botocore.awsrequest import AWSRequest
 from ssshelf.errors import ConfigurationError, InvalidArgument
 from ssshelf.storages.s3 import S3Storage, _credentials
 from ssshelf.storages.s3._addressing import address, parse_endpoint, redact
-from ssshelf.storages.s3._http import AnswerLost, ConnectionPool, Origin
+from ssshelf.storages.s3._http import AnswerLost, AttemptTimedOut, ConnectFailed, Origin, Response
+from ssshelf.storages.s3._pool import ConnectionPool, Route
 from ssshelf.storages.s3._signing import Keys, Signer, canonical_query, quote_path
 from ssshelf.storages.s3._xml import (
     MalformedAnswer,
@@ -158,10 +160,18 @@ async def scripted(script: Script) -> AsyncIterator[Origin]:
 
 
 def pool() -> ConnectionPool:
-    return ConnectionPool(connect_timeout=2.0, max_idle=4, tls=None)
+    return ConnectionPool(connect_timeout=2.0, max_connections=4, tls=None)
 
 
 REQUEST = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n"
+
+
+async def fetch(http: ConnectionPool, origin: Origin, body: bytes = b"", **kwargs: Any) -> Response:
+    """One exchange of :data:`REQUEST` (5 s without progress fails it)."""
+    options: dict[str, Any] = {"head_only": False, "expect_continue": False, "idle": 5.0}
+    options.update(kwargs)
+    give_up_at = asyncio.get_running_loop().time() + options.pop("seconds", 5.0)
+    return await http.request(Route(origin), REQUEST, body, give_up_at=give_up_at, **options)
 
 
 async def test_keep_alive_chunked_and_interim_answers() -> None:
@@ -184,12 +194,12 @@ async def test_keep_alive_chunked_and_interim_answers() -> None:
 
     async with scripted(serve) as origin:
         http = pool()
-        first = await http.request(origin, REQUEST, head_only=False, seconds=5)
+        first = await fetch(http, origin)
         assert (first.status, first.body, first.framed) == (200, b"abc", True)
         assert first.headers["x-a"] == "1, 2"
-        second = await http.request(origin, REQUEST, head_only=False, seconds=5)
+        second = await fetch(http, origin)
         assert (second.body, second.framed) == (b"abcde", True)
-        third = await http.request(origin, REQUEST, head_only=False, seconds=5)
+        third = await fetch(http, origin)
         assert (third.status, third.body) == (204, b"")
         assert connections == 1
         http.close()
@@ -205,6 +215,14 @@ async def test_keep_alive_chunked_and_interim_answers() -> None:
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed chunk"),
         (b"HTTP/1.1 OK\r\n\r\n", "malformed status line"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n", "malformed Content-Length"),
+        (
+            b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 40_000,
+            "32768 bytes of headers without their end",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 50_000,
+            "after 50000 of 100000 body bytes",
+        ),
     ],
 )
 async def test_answers_cut_short_or_broken_are_lost_answers(answer: bytes, error: str) -> None:
@@ -217,7 +235,7 @@ async def test_answers_cut_short_or_broken_are_lost_answers(answer: bytes, error
     async with scripted(serve) as origin:
         http = pool()
         with pytest.raises(AnswerLost, match=error) as info:
-            await http.request(origin, REQUEST, head_only=False, seconds=5)
+            await fetch(http, origin)
         assert info.value.sent
         assert not http._open
         http.close()
@@ -233,9 +251,9 @@ async def test_a_body_until_close_is_read_whole_and_marked_unframed() -> None:
 
     async with scripted(serve) as origin:
         http = pool()
-        response = await http.request(origin, REQUEST, head_only=False, seconds=5)
+        response = await fetch(http, origin)
         assert (response.body, response.framed) == (b"all of it", False)
-        assert not http._idle.get(origin)
+        assert not http._idle.get(Route(origin))
         http.close()
 
 
@@ -336,3 +354,107 @@ async def test_no_credentials_anywhere_is_access_denied(
     async with S3Storage("bucket", endpoint_url="http://127.0.0.1:9") as storage:
         with pytest.raises(AccessDenied, match="no AWS credentials found"):
             await storage.get("k")
+
+
+def test_a_region_redirect_on_aws_moves_to_that_regions_endpoint() -> None:
+    storage = S3Storage("my-bucket", {"aws_access_key_id": "a", "aws_secret_access_key": "b"})
+    storage._addressing_style = "auto"
+    target = storage._make_target("eu-west-1")
+    assert target.addressing.origin == Origin("https", "my-bucket.s3.eu-west-1.amazonaws.com", 443)
+    assert target.signer.region == "eu-west-1" and target.region == "eu-west-1"
+    custom = S3Storage("my-bucket", endpoint_url="http://127.0.0.1:9")
+    assert custom._make_target("eu-west-1").addressing.origin == Origin("http", "127.0.0.1", 9)
+
+
+async def test_a_big_body_is_received_whole_into_its_own_buffer() -> None:
+    payload = bytes(range(256)) * 4096  # 1 MiB, more than the receive buffer
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload))
+        for start in range(0, len(payload), 100_000):
+            writer.write(payload[start : start + 100_000])
+            await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await reader.read()
+
+    async with scripted(serve) as origin:
+        http = pool()
+        response = await fetch(http, origin)
+        assert response.body == payload and response.framed
+        assert (await fetch(http, origin)).body == b"ok"  # the same connection, still in step
+        assert len(http._open) == 1
+        http.close()
+
+
+class KeptAlive:
+    """A keep-alive server answering every request ``ok``; while ``hold`` is clear, it waits."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.hold = asyncio.Event()
+        self.hold.set()
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                await self.hold.wait()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+
+
+async def test_requests_beyond_the_pool_wait_for_a_connection() -> None:
+    server = KeptAlive()
+    async with scripted(server) as origin, scripted(KeptAlive()) as elsewhere:
+        http = ConnectionPool(connect_timeout=2.0, max_connections=2, tls=None)
+        answers = await asyncio.gather(*(fetch(http, origin) for _ in range(40)))
+        assert all(a.body == b"ok" for a in answers) and server.connections == 2
+        assert http._count == 2 and len(http._idle[Route(origin)]) == 2
+        # at the bound, a request elsewhere closes an idle connection to make room
+        assert (await fetch(http, elsewhere)).body == b"ok"
+        assert http._count == 2 and len(http._idle[Route(origin)]) == 1
+        # waiting requests for two routes: the freed slot goes to whoever waited first
+        server.hold.clear()
+        busy = [asyncio.create_task(fetch(http, origin)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        waiting = [asyncio.create_task(fetch(http, where)) for where in (elsewhere, origin)]
+        await asyncio.sleep(0.05)
+        assert len(http._waiters) == 2
+        server.hold.set()
+        done = await asyncio.gather(*busy, *waiting)
+        assert all(a.body == b"ok" for a in done) and http._count <= 2
+        http.close()
+
+
+async def test_a_waiting_request_cancelled_or_out_of_time_passes_its_turn_on() -> None:
+    server = KeptAlive()
+    async with scripted(server) as origin:
+        http = ConnectionPool(connect_timeout=2.0, max_connections=1, tls=None)
+        server.hold.clear()
+        first = asyncio.create_task(fetch(http, origin))
+        await asyncio.sleep(0.05)
+        cancelled = asyncio.create_task(fetch(http, origin))
+        third = asyncio.create_task(fetch(http, origin))
+        await asyncio.sleep(0.05)
+        cancelled.cancel()
+        with pytest.raises(AttemptTimedOut, match="stayed busy") as info:
+            await fetch(http, origin, seconds=0.1)
+        assert not info.value.sent
+        server.hold.set()
+        assert (await first).body == (await third).body == b"ok"
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert server.connections == 1 and http._count == 1 and not http._waiters
+        server.hold.clear()
+        held = asyncio.create_task(fetch(http, origin))
+        await asyncio.sleep(0.05)
+        waiter = asyncio.create_task(fetch(http, origin))
+        await asyncio.sleep(0.05)
+        http.close()
+        with pytest.raises(ConnectFailed, match="closed"):
+            await waiter
+        with pytest.raises(AnswerLost):
+            await held

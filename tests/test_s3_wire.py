@@ -389,7 +389,7 @@ async def test_an_endpoint_that_never_answers_fails_within_the_deadline(
             "bucket",
             endpoint_url=url,
             retries=RetryPolicy(attempts=100, base_delay=0.01, max_delay=0.05),
-            request_timeout=0.3,
+            read_timeout=0.3,
             deadline=1.0,
         )
         async with storage, asyncio.timeout(GUARD):
@@ -397,22 +397,27 @@ async def test_an_endpoint_that_never_answers_fails_within_the_deadline(
                 await storage.put("k", b"v")
             with pytest.raises(StorageUnavailable, match="deadline reached"):
                 await storage.get("k")
-    assert "no complete answer within" in str(info.value)
+    assert "AttemptTimedOut" in str(info.value)
 
 
-async def test_a_trickling_answer_hits_the_request_deadline(
+async def test_a_trickling_answer_head_is_cut_at_the_deadline(
     direct_and_proxied: Any, proxy: FaultProxy
 ) -> None:
+    # Progress (a byte every 20 ms) keeps the idle timer quiet; the call's
+    # deadline still ends it, as no body is moving yet.
     _, storage = await direct_and_proxied(
-        retries=RetryPolicy(attempts=2, base_delay=0.001, max_delay=0.002),
-        request_timeout=0.5,
+        retries=RetryPolicy(attempts=3, base_delay=0.001, max_delay=0.002),
+        read_timeout=5.0,
+        deadline=0.5,
     )
     await storage.put("k", b"v" * 100)
     proxy.inject(trickle(0.02), when=lambda r: r.method == "GET")
+    started = asyncio.get_running_loop().time()
     async with asyncio.timeout(GUARD):
-        with pytest.raises(StorageUnavailable, match=r"no complete answer within 0\.5 s"):
+        with pytest.raises(StorageUnavailable, match="deadline passed waiting for an answer"):
             await storage.get("k")
-    assert sum(1 for r in proxy.requests if r.method == "GET") == 2
+    assert asyncio.get_running_loop().time() - started < 3.0
+    assert sum(1 for r in proxy.requests if r.method == "GET") == 1
 
 
 async def test_retries_stop_at_the_deadline(direct_and_proxied: Any, proxy: FaultProxy) -> None:

@@ -43,14 +43,14 @@ def stored_object(key: str, response: Response) -> StoredObject:
     version = bare_etag(etag)
     body = response.body
     if (
-        not response.framed
-        and _MD5_ETAG.match(version)
+        _MD5_ETAG.match(version)
         and "kms" not in headers.get("x-amz-server-side-encryption", "")
         and "x-amz-server-side-encryption-customer-algorithm" not in headers
         and hashlib.md5(body).hexdigest() != version
     ):
+        what = "was cut short" if not response.framed else "is corrupt"
         raise BadAnswer(
-            f"the body of {key!r} was cut short ({len(body)} bytes whose MD5 is not the ETag)",
+            f"the body of {key!r} {what} ({len(body)} bytes whose MD5 is not the ETag {version})",
             transient=True,
         )
     return StoredObject(

@@ -1,4 +1,5 @@
-"""Credentials and region from botocore's resolvers (requests do not go through botocore).
+"""Credentials, region and the shared AWS config from botocore's resolvers
+(requests do not go through botocore).
 
 botocore's chain is the whole AWS one: explicit keys, the environment, shared
 files and profiles (including ``credential_process`` and SSO), container and
@@ -17,6 +18,7 @@ from typing import Any
 import botocore.session
 from botocore.credentials import RefreshableCredentials
 
+from ._config import SharedConfig, read_shared_config
 from ._signing import Keys
 
 #: How long a set of keys is used before asking botocore whether it must refresh.
@@ -38,6 +40,8 @@ class CredentialSource:
         self._credentials: Any = None
         self._keys: Keys | None = None
         self._checked_at = 0.0
+        #: The shared config file's S3 settings (known once resolved).
+        self.config = SharedConfig()
         #: Where the credentials came from, for messages (never the secrets).
         self.description = (
             "aws_access_key_id/aws_secret_access_key in aws_client_kwargs"
@@ -53,13 +57,15 @@ class CredentialSource:
     def region(self) -> str | None:
         return self._region
 
-    def _resolve(self) -> None:
+    def resolve_now(self) -> None:
+        """Ask the chain once (blocking: call it from a worker thread)."""
         with self._lock:
             if self._resolved:
                 return
             session = botocore.session.Session()
+            self.config = read_shared_config(session)
             if self._region is None:
-                self._region = session.get_config_variable("region")
+                self._region = self.config.region
             access = self._explicit.get("aws_access_key_id")
             if access:
                 self._keys = Keys(
@@ -80,7 +86,7 @@ class CredentialSource:
     async def resolve(self) -> None:
         """Ask the chain once (in a worker thread); later calls return at once."""
         if not self._resolved:
-            await asyncio.to_thread(self._resolve)
+            await asyncio.to_thread(self.resolve_now)
 
     async def keys(self) -> Keys:
         """The keys to sign with now; raises :class:`NoCredentials`."""

@@ -24,7 +24,7 @@ from ...errors import (
     StorageError,
     StorageUnavailable,
 )
-from ._http import TlsFailed, TransportError
+from ._http import ProxyRefused, TlsFailed, TransportError
 
 #: S3 error codes that mean "try again later".
 RETRYABLE_CODES = frozenset(
@@ -41,7 +41,9 @@ RETRYABLE_CODES = frozenset(
         "OperationAborted",
     }
 )
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: 408: the server gave up waiting for the request (an idle connection it
+#: closed as the request arrived): it did not act on it.
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 #: Answers saying the request was not acted on; any other failure may hide a success.
 _NOT_APPLIED_CODES = frozenset(
     {
@@ -51,7 +53,13 @@ _NOT_APPLIED_CODES = frozenset(
         "RequestLimitExceeded",
         "TooManyRequests",
         "ConditionalRequestConflict",
+        "RequestTimeout",
+        "408",
     }
+)
+#: Refusals that say the bucket is in another region than the one signed for.
+_REDIRECT_CODES = frozenset(
+    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
 )
 PRECONDITION_CODES = frozenset({"PreconditionFailed", "412"})
 MISSING_KEY_CODES = frozenset({"NoSuchKey", "404"})
@@ -72,12 +80,22 @@ _DENIED_CODES = frozenset(
 class Refusal(Exception):
     """An HTTP error answer: status, S3 code (the status as text when the body had none)."""
 
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str],
+        *,
+        region: str | None = None,
+    ) -> None:
         super().__init__(code)
         self.status = status
         self.code = code or str(status)
         self.message = message
         self.headers = headers
+        #: The bucket's region, as the answer tells it (header or error document).
+        self.region = headers.get("x-amz-bucket-region") or region
 
 
 class BadAnswer(Exception):
@@ -110,17 +128,36 @@ class Where:
     bucket: str
     endpoint: str
     credential_source: str
+    #: The region requests are signed for.
+    region: str = "us-east-1"
 
 
 def is_transient(failure: Failure) -> bool:
     """Whether trying the same request again may succeed."""
     if isinstance(failure, Refusal):
         return failure.code in RETRYABLE_CODES or failure.status in RETRYABLE_STATUS
-    if isinstance(failure, BadAnswer):
+    if isinstance(failure, BadAnswer | TransportError):
         return failure.transient
-    if isinstance(failure, TransportError):
-        return not isinstance(failure, TlsFailed)
     return False
+
+
+def is_redirect(failure: Refusal) -> bool:
+    """The answer says the bucket must be reached elsewhere (another region)."""
+    return failure.status in (301, 302, 307) or failure.code in _REDIRECT_CODES
+
+
+def redirect_region(failure: Refusal, current: str) -> str | None:
+    """The region to sign for instead, when ``failure`` is a region redirect that names one.
+
+    As botocore: a 301/302/307, ``PermanentRedirect``,
+    ``AuthorizationHeaderMalformed`` or ``IllegalLocationConstraintException``
+    (or a bare 400 to HEAD) with the bucket's region in ``x-amz-bucket-region``
+    or the error document.
+    """
+    if not (is_redirect(failure) or (failure.status == 400 and failure.code == "400")):
+        return None
+    region = failure.region
+    return region if region and region != current else None
 
 
 def may_have_landed(failure: Failure, not_applied: frozenset[str] = frozenset()) -> bool:
@@ -134,6 +171,8 @@ def may_have_landed(failure: Failure, not_applied: frozenset[str] = frozenset())
     if isinstance(failure, TransportError):
         return failure.sent
     if isinstance(failure, Refusal):
+        if failure.status == 408:
+            return False
         return failure.code not in _NOT_APPLIED_CODES and failure.code not in not_applied
     return isinstance(failure, BadAnswer)
 
@@ -208,8 +247,15 @@ def translate(
     if isinstance(failure, TlsFailed):
         return StorageError(
             f"S3 {operation} failed at {where.endpoint}: {failure}; check the server's"
-            " certificate, or point AWS_CA_BUNDLE / aws_client_kwargs['verify'] at the CA"
-            " that signed it",
+            " certificate, or point AWS_CA_BUNDLE, the AWS config file's ca_bundle or"
+            " aws_client_kwargs['verify'] at the CA that signed it",
+            operation=operation,
+            key=key,
+        )
+    if isinstance(failure, ProxyRefused):
+        return StorageError(
+            f"S3 {operation} at {where.endpoint}: {failure}; check the proxy settings"
+            " (HTTPS_PROXY / HTTP_PROXY / NO_PROXY, or proxies=...)",
             operation=operation,
             key=key,
         )
@@ -226,6 +272,32 @@ def translate(
             )
         return StorageError(message, operation=operation, key=key)
     code = failure.code
+    if failure.status == 407:
+        return StorageError(
+            f"S3 {operation} at {where.endpoint}: the HTTP proxy in between asks for"
+            " credentials (407 Proxy Authentication Required); put them in the proxy URL,"
+            " http://user:password@proxy:port",
+            operation=operation,
+            key=key,
+        )
+    if is_redirect(failure) and failure.region == where.region:
+        return StorageError(
+            f"S3 at {where.endpoint} redirected {operation} on bucket {where.bucket!r} although"
+            f" it was signed for the bucket's region {where.region!r}: {describe(failure)};"
+            " check the endpoint URL",
+            operation=operation,
+            key=key,
+        )
+    if is_redirect(failure):
+        there = f"in region {failure.region!r}" if failure.region else "in another region"
+        return StorageError(
+            f"S3 bucket {where.bucket!r} is {there}, not {where.region!r} (the region"
+            f" requests are signed for at {where.endpoint}): {describe(failure)}; pass"
+            f" region={failure.region or '...'!r} (or set AWS_DEFAULT_REGION / the profile's"
+            " region)",
+            operation=operation,
+            key=key,
+        )
     if code == "NoSuchBucket" or (operation == "head_bucket" and code == "404"):
         endpoint_option = (
             f" --endpoint-url {where.endpoint}" if where.endpoint.startswith("http") else ""

@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from ._http import ConnectionPool
+from ._pool import ConnectionPool
 
 
 @dataclass
 class LoopState:
-    """What one event loop uses: its connections, its in-flight bound, a wake-up on close."""
+    """What one event loop uses: its connections (which bound the requests in
+    flight) and a wake-up on close."""
 
     pool: ConnectionPool
-    in_flight: asyncio.Semaphore
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     lifetime: AsyncIterator[None] | None = None
 
@@ -34,15 +33,8 @@ class LoopState:
 class PerLoop:
     """:class:`LoopState` by event loop."""
 
-    def __init__(
-        self,
-        *,
-        connect_timeout: float,
-        max_idle: int,
-        max_in_flight: int,
-        tls: ssl.SSLContext | None,
-    ) -> None:
-        self._settings = (connect_timeout, max_idle, max_in_flight, tls)
+    def __init__(self, make_pool: Callable[[], ConnectionPool]) -> None:
+        self._make_pool = make_pool
         self._states: dict[asyncio.AbstractEventLoop, LoopState] = {}
         self._lock = threading.Lock()
 
@@ -56,11 +48,7 @@ class PerLoop:
         state = self._states.get(loop)
         if state is not None:
             return state
-        connect_timeout, max_idle, max_in_flight, tls = self._settings
-        state = LoopState(
-            ConnectionPool(connect_timeout=connect_timeout, max_idle=max_idle, tls=tls),
-            asyncio.Semaphore(max_in_flight),
-        )
+        state = LoopState(self._make_pool())
         with self._lock:
             for old_loop in [old for old in self._states if old.is_closed()]:
                 # A loop closed without shutting down its async generators.

@@ -18,7 +18,7 @@ DeleteObject per key an XML body cannot carry in ``delete_many``, and a
 further ListObjectsV2 page when a page says "more follow" but holds no key.
 
 Every call ends within ``deadline`` seconds (all attempts, backoff and those
-extra requests included).  See ``docs/s3.md``.
+extra requests included), unless a body is still moving then.  See ``docs/s3.md``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,10 @@ import logging
 import os
 import random
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import ssl
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from ...errors import (
@@ -60,10 +62,20 @@ from ._compat import (
     detect_flavor,
     if_match_value,
 )
+from ._config import ClientConfig, environment_endpoint, read_client_config
 from ._credentials import CredentialSource, NoCredentials
-from ._http import Response, TransportError
+from ._http import AttemptTimedOut, Response, TransportError
 from ._loops import LoopState, PerLoop
-from ._settings import check_settings, check_timeouts, tls_context
+from ._pool import ConnectionPool, Route
+from ._proxies import parse_proxy, route_for
+from ._settings import (
+    check_addressing_style,
+    check_bucket,
+    check_settings,
+    check_timeouts,
+    check_version,
+    tls_context,
+)
 from ._signing import EMPTY_SHA256, Signer, canonical_query, quote_path
 
 __all__ = ["DEFAULT_RETRIES", "RetryPolicy", "S3Storage"]
@@ -84,9 +96,13 @@ _CLIENT_KWARGS = frozenset(
         "endpoint_url",
         "region_name",
         "verify",
+        "config",
     }
 )
 _USER_AGENT = "ssshelf-s3/1"
+#: Bodies from this size on are sent with ``Expect: 100-continue``: a refused
+#: request (412, 403, a redirect) is answered before the body goes out.
+EXPECT_CONTINUE_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +144,20 @@ class _Refused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class _Target:
+    """Where and how requests go, as one value (a region redirect replaces it whole)."""
+
+    region: str
+    addressing: Addressing
+    route: Route
+    signer: Signer
+    #: Before the path in the request line: ``http://host`` when a proxy forwards it.
+    url_prefix: str
+    #: A ``proxy-authorization`` line for a forwarding proxy that asks for one.
+    proxy_line: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Request:
     """One S3 request, before signing.
 
@@ -142,6 +172,8 @@ class _Request:
     query: str = ""
     headers: dict[str, str] | None = None
     body: bytes = b""
+    #: The body's SHA-256 (hex), when the caller has it already.
+    payload_hash: str | None = None
 
     @property
     def is_write(self) -> bool:
@@ -159,14 +191,24 @@ class S3Storage(BaseStorage):
     ``aws_client_kwargs`` (``aws_access_key_id``, ``aws_secret_access_key``,
     ``aws_session_token``) or botocore's AWS credential chain;
     ``aws_client_kwargs["verify"]`` (``False`` or a CA bundle path, also
-    ``AWS_CA_BUNDLE``) changes certificate checking for https.
+    ``AWS_CA_BUNDLE`` and the config file's ``ca_bundle``) changes certificate
+    checking for https.  The AWS config file's ``region``, ``ca_bundle``,
+    ``max_attempts``, ``s3 = addressing_style`` and configured endpoint are
+    honoured as botocore honours them, and so are the options given to a
+    botocore ``Config`` in ``aws_client_kwargs["config"]`` (see ``docs/s3.md``).
+    Proxies: ``proxies`` (``{"http": url, "https": url}``), else
+    ``HTTP_PROXY`` / ``HTTPS_PROXY`` / ``NO_PROXY``.
 
     Keys are relative to ``prefix``: every object is stored under
     ``prefix + "/"`` and keys come back without it.
 
-    Timing: each attempt (connect, send, the whole answer) must finish within
-    ``request_timeout`` seconds, connecting within ``connect_timeout``; each
-    call gives up after ``deadline`` seconds in all.  The storage works from
+    Timing: connecting (TLS and a proxy tunnel included) must finish within
+    ``connect_timeout`` seconds (default 5); an attempt fails when nothing
+    moves, sent or received, for ``read_timeout`` seconds (default 20); a call
+    gives up after ``deadline`` seconds (default 60), except that an attempt
+    whose body (request or answer) is moving is not cut off by it.  The
+    requests in flight and the sockets open per event loop are bounded by
+    ``max_in_flight`` and ``max_pool_connections`` (64).  The storage works from
     any event loop, one at a time or several in threads; what a loop uses is
     released when it shuts down.
 
@@ -187,13 +229,14 @@ class S3Storage(BaseStorage):
         prefix: str = "",
         endpoint_url: str | None = None,
         region: str | None = None,
-        addressing_style: AddressingStyle = "auto",
-        max_pool_connections: int = 64,
+        addressing_style: AddressingStyle | None = None,
+        max_pool_connections: int | None = None,
         max_in_flight: int = 64,
-        retries: RetryPolicy = DEFAULT_RETRIES,
-        connect_timeout: float = 5.0,
-        request_timeout: float = 20.0,
+        retries: RetryPolicy | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
         deadline: float = 60.0,
+        proxies: Mapping[str, str] | None = None,
         flavor: FlavorSetting = "auto",
         etag_quoting: EtagQuoting = "auto",
         conditional_delete: bool | None = None,
@@ -210,8 +253,7 @@ class S3Storage(BaseStorage):
                 "S3Storage needs a bucket name: pass bucket=..., use a storage URL like"
                 " s3://bucket/prefix, or set SSSHELF_BUCKET"
             )
-        check_settings(max_pool_connections, max_in_flight, flavor, etag_quoting, addressing_style)
-        check_timeouts(connect_timeout, request_timeout, deadline)
+        check_bucket(self.bucket)
         self.prefix = prefix.strip("/")
         self._key_prefix = f"{self.prefix}/" if self.prefix else ""
         self._max_key_length = MAX_KEY_BYTES - len(self._key_prefix.encode("utf-8"))
@@ -225,42 +267,58 @@ class S3Storage(BaseStorage):
                 f"S3Storage does not understand aws_client_kwargs {sorted(unknown)};"
                 f" it takes {sorted(_CLIENT_KWARGS)}"
             )
-        #: The custom endpoint, or ``None`` for AWS itself.
-        self.endpoint_url: str | None = (
-            endpoint_url
-            or kwargs.get("endpoint_url")
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL")
-            or None
+        client = read_client_config(kwargs["config"]) if "config" in kwargs else ClientConfig()
+        pool_size = _first(max_pool_connections, client.max_pool_connections, 64)
+        style = addressing_style or client.addressing_style
+        check_settings(pool_size, max_in_flight, flavor, etag_quoting)
+        if style is not None:
+            check_addressing_style(style)
+        #: Seconds to open a connection (TLS and a proxy tunnel included).
+        self.connect_timeout = float(_first(connect_timeout, client.connect_timeout, 5.0))
+        #: Seconds without progress (nothing sent or received) that fail an attempt.
+        self.read_timeout = float(_first(read_timeout, client.read_timeout, 20.0))
+        #: Seconds a call may take (see the class docstring for the one exception).
+        self.deadline = deadline
+        check_timeouts(self.connect_timeout, self.read_timeout, deadline)
+        #: The retry policy: as given, else from ``max_attempts`` (a botocore
+        #: ``Config``, then the AWS config file, known after the first request).
+        self.retries = retries or (
+            replace(DEFAULT_RETRIES, attempts=client.max_attempts)
+            if client.max_attempts
+            else DEFAULT_RETRIES
         )
+        self._retries_given = retries is not None or client.max_attempts is not None
+        self._proxies = dict(proxies) if proxies is not None else client.proxies
+        for proxy_url in (self._proxies or {}).values():
+            parse_proxy(proxy_url)  # a bad proxy URL is refused now
+        self._verify = kwargs.get("verify")
+        tls_context(True if self._verify is None else self._verify, needed=False)
+        #: The custom endpoint, or ``None`` for AWS itself (an endpoint from the
+        #: AWS config file is known after the first request).
+        self.endpoint_url: str | None = endpoint_url or kwargs.get("endpoint_url")
+        self._endpoint_from_environment = self.endpoint_url is None
+        self.endpoint_url = self.endpoint_url or environment_endpoint()
         self._endpoint = parse_endpoint(self.endpoint_url) if self.endpoint_url else None
-        self._addressing_style: AddressingStyle = addressing_style
-        needs_tls = self._endpoint is None or self._endpoint.scheme == "https"
+        self._addressing_style: AddressingStyle | None = style  # type: ignore[assignment]
         self._credentials = CredentialSource(
             {
                 "aws_access_key_id": kwargs.get("aws_access_key_id"),
                 "aws_secret_access_key": kwargs.get("aws_secret_access_key"),
                 "aws_session_token": kwargs.get("aws_session_token"),
             },
-            region or kwargs.get("region_name"),
+            region or kwargs.get("region_name") or client.region,
         )
-        self.retries = retries
-        self.connect_timeout = connect_timeout
-        self.request_timeout = request_timeout
-        self.deadline = deadline
-        #: Most requests sent at once (per event loop); more wait for a slot.
-        self.max_in_flight = max_in_flight
-        self._loops = PerLoop(
-            connect_timeout=connect_timeout,
-            max_idle=max_pool_connections,
-            max_in_flight=max_in_flight,
-            tls=tls_context(kwargs.get("verify", True), needed=needs_tls),
-        )
+        self._pool_size = min(pool_size, max_in_flight)
+        #: Most requests sent at once (per event loop); more wait for a connection.
+        self.max_in_flight = self._pool_size
+        self._tls: ssl.SSLContext | None = None
+        self._loops = PerLoop(self._make_pool)
+        self._prepare_lock = threading.Lock()
+        self._target: _Target | None = None
+        self._http10 = False
         self._detected: Flavor | None = None if flavor == "auto" else flavor
         self._etag_quoting = etag_quoting
         self._conditional_delete = conditional_delete
-        self._addressing: Addressing | None = None
-        self._signer: Signer | None = None
         self._rng = random.Random()
         self._closed = False
 
@@ -304,7 +362,11 @@ class S3Storage(BaseStorage):
 
     @property
     def region(self) -> str:
-        """The region requests are signed for (known after the first request)."""
+        """The region requests are signed for (known after the first request; a
+        region redirect from S3 changes it)."""
+        target = self._target
+        if target is not None:
+            return target.region
         return self._credentials.region or _DEFAULT_REGION
 
     async def probe(self) -> None:
@@ -361,16 +423,27 @@ class S3Storage(BaseStorage):
         otherwise :class:`~ssshelf.errors.OutcomeUnknown` (never PreconditionFailed, which
         would say nothing changed).
         """
+        if if_version is not None:
+            check_version(if_version)
         payload = bytes(data)
         give_up_at = self._give_up_at()
         headers = {"content-md5": base64.b64encode(hashlib.md5(payload).digest()).decode()}
+        payload_hash = hashlib.sha256(payload).hexdigest()
         if if_absent:
             headers["if-none-match"] = "*"
         elif if_version is not None:
             quoted = await self._quote_etags(give_up_at)
             headers["if-match"] = if_match_value(if_version, quoted=quoted)
         conditional = if_absent or if_version is not None
-        request = _Request("put", key, "PUT", self._object_path(key), headers=headers, body=payload)
+        request = _Request(
+            "put",
+            key,
+            "PUT",
+            self._object_path(key),
+            headers=headers,
+            body=payload,
+            payload_hash=payload_hash,
+        )
         try:
             return await self._send(
                 request,
@@ -391,6 +464,7 @@ class S3Storage(BaseStorage):
         if if_version is None:
             await self._send(_Request("delete", key, "DELETE", path))
             return
+        check_version(if_version)
         give_up_at = self._give_up_at()
         await self._require_conditional_delete(key, give_up_at)
         quoted = await self._quote_etags(give_up_at)
@@ -630,10 +704,10 @@ class S3Storage(BaseStorage):
         policy = self.retries
         failures = 0
         landed = False
+        redirected = False
         while True:
-            seconds = min(self.request_timeout, give_up_at - loop.time())
             try:
-                outcome = await self._attempt(state, request, parse, seconds)
+                outcome = await self._attempt(state, request, parse, give_up_at)
             except NotSent as not_sent:
                 if not (landed and request.is_write):
                     raise
@@ -647,6 +721,13 @@ class S3Storage(BaseStorage):
                 return outcome
             if self._closed:
                 raise self._closed_in_flight(request, landed or request.is_write)
+            if isinstance(outcome, errs.Refusal) and not redirected:
+                region = errs.redirect_region(outcome, self.region)
+                if region is not None:  # S3 says the bucket is elsewhere: sign for there
+                    log.debug("ssshelf s3: bucket %r is in %s; following", self.bucket, region)
+                    redirected = True
+                    self._target = self._make_target(region)
+                    continue
             if isinstance(outcome, errs.Refusal) and outcome.code in handles:
                 raise _Refused(outcome.code, after_ambiguity=landed)
             ambiguous = landed and request.is_write
@@ -692,26 +773,51 @@ class S3Storage(BaseStorage):
         state: LoopState,
         request: _Request,
         parse: Callable[[Response], T],
-        seconds: float,
+        give_up_at: float,
     ) -> T | errs.Failure:
         """One try: the parsed answer, or the failure for :meth:`_send` to judge."""
+        target = self._target
+        assert target is not None
+        body = request.body
+        expect = len(body) >= EXPECT_CONTINUE_BYTES and not self._http10
         try:
-            raw = await self._signed(request)
+            head = await self._signed(request, target, expect_continue=expect)
         except NoCredentials:
             return errs.NoCredentialsFound()
-        addressing = self._addressing
-        assert addressing is not None
+        loop = asyncio.get_running_loop()
+        if loop.time() >= give_up_at:
+            return AttemptTimedOut("the call's deadline passed before this attempt", sent=False)
         try:
-            async with sending.slot(state.in_flight, request.operation):
-                response = await state.pool.request(
-                    addressing.origin, raw, head_only=request.method == "HEAD", seconds=seconds
-                )
+            response = await state.pool.request(
+                target.route,
+                head,
+                body,
+                head_only=request.method == "HEAD",
+                expect_continue=expect,
+                idle=self.read_timeout,
+                give_up_at=give_up_at,
+                send_by=sending.send_deadline(),
+            )
+        except AttemptTimedOut as exc:
+            send_by = sending.send_deadline()
+            if not exc.sent and send_by is not None and loop.time() >= send_by:
+                raise NotSent(
+                    f"{request.operation} was not sent: every connection stayed busy until "
+                    "the deadline its caller set",
+                    operation=request.operation,
+                    key=request.key,
+                ) from None
+            return exc
         except TransportError as exc:
             return exc
+        if response.http10:
+            self._http10 = True
         self._notice(response.status, response.headers)
         if response.status >= 300:
             info = _xml.parse_error(response.body)
-            return errs.Refusal(response.status, info.code, info.message, response.headers)
+            return errs.Refusal(
+                response.status, info.code, info.message, response.headers, region=info.region
+            )
         try:
             return parse(response)
         except errs.BadAnswer as exc:
@@ -719,28 +825,35 @@ class S3Storage(BaseStorage):
         except _xml.MalformedAnswer as exc:
             return errs.BadAnswer(str(exc), transient=False)
 
-    async def _signed(self, request: _Request) -> bytes:
-        """The request as bytes on the wire, signed now."""
+    async def _signed(self, request: _Request, target: _Target, *, expect_continue: bool) -> bytes:
+        """The request's head as bytes on the wire, signed now (the body follows it)."""
         keys = await self._credentials.keys()
-        addressing = self._addressing
-        signer = self._signer
-        assert addressing is not None and signer is not None
+        addressing = target.addressing
         path = addressing.path_prefix + request.path or "/"
         body = request.body
         headers = dict(request.headers) if request.headers else {}
-        payload_hash = hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
-        signed = signer.headers(
+        payload_hash = request.payload_hash or (
+            hashlib.sha256(body).hexdigest() if body else EMPTY_SHA256
+        )
+        signed = target.signer.headers(
             keys, request.method, addressing.host, path, request.query, headers, payload_hash
         )
-        target = f"{path}?{request.query}" if request.query else path
-        lines = [f"{request.method} {target} HTTP/1.1", f"host: {addressing.host}"]
+        url = f"{path}?{request.query}" if request.query else path
+        lines = [f"{request.method} {target.url_prefix}{url} HTTP/1.1", f"host: {addressing.host}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines += [f"{name}: {value}" for name, value in signed.items()]
         if body or request.method in ("PUT", "POST"):
             lines.append(f"content-length: {len(body)}")
+        if expect_continue:
+            lines.append("expect: 100-continue")
         lines.append(f"user-agent: {_USER_AGENT}")
-        head = "\r\n".join(lines) + "\r\n\r\n"
-        return head.encode("latin-1") + body
+        head = "\r\n".join(lines) + "\r\n" + target.proxy_line + "\r\n"
+        try:
+            return head.encode("latin-1")
+        except UnicodeEncodeError as exc:  # only credentials from the chain are left unchecked
+            raise InvalidArgument(
+                f"S3 {request.operation}: a header value is not Latin-1 text ({exc.reason})"
+            ) from None
 
     def _closed_in_flight(self, request: _Request, maybe_applied: bool) -> StorageClosed:
         note = (
@@ -756,7 +869,9 @@ class S3Storage(BaseStorage):
         )
 
     def _where(self) -> errs.Where:
-        return errs.Where(self.bucket, self._endpoint_name(), self._credentials.description)
+        return errs.Where(
+            self.bucket, self._endpoint_name(), self._credentials.description, self.region
+        )
 
     def _endpoint_name(self) -> str:
         if self.endpoint_url:
@@ -775,19 +890,63 @@ class S3Storage(BaseStorage):
         return state
 
     async def _prepare(self) -> None:
-        """Resolve credentials and region (once), then the addressing and the signer."""
+        """Resolve credentials, region and the AWS config (once, in a worker thread:
+        botocore reads files and may ask the instance metadata service)."""
         if self._closed:
             raise StorageClosed(f"{self!r} is closed", operation="s3")
-        if self._signer is not None:
-            return
-        await self._credentials.resolve()
-        region = self.region
+        if self._target is None:
+            await asyncio.to_thread(self._prepare_now)
+
+    def _prepare_now(self) -> None:
+        with self._prepare_lock:
+            if self._target is not None:
+                return
+            self._credentials.resolve_now()
+            shared = self._credentials.config
+            if self._endpoint_from_environment and shared.ignore_configured_endpoints:
+                self.endpoint_url = self._endpoint = None
+            if self.endpoint_url is None and shared.endpoint_url:
+                self._endpoint = parse_endpoint(shared.endpoint_url)
+                self.endpoint_url = shared.endpoint_url
+            if not self._retries_given and shared.max_attempts:
+                self.retries = replace(DEFAULT_RETRIES, attempts=shared.max_attempts)
+            if self._addressing_style is None:
+                style = shared.addressing_style or "auto"
+                check_addressing_style(style, where="the AWS config file's s3 addressing_style")
+                self._addressing_style = style  # type: ignore[assignment]
+            if self._endpoint is None or self._endpoint.scheme == "https":
+                verify = self._verify if self._verify is not None else shared.ca_bundle or True
+                self._tls = tls_context(verify, needed=True)
+            self._target = self._make_target(self.region)
+
+    def _make_target(self, region: str) -> _Target:
+        """Where requests for ``region`` go (AWS's regional endpoint unless one is set)."""
         custom = self._endpoint is not None
         endpoint = self._endpoint or parse_endpoint(aws_endpoint(region))
-        self._addressing = address(
-            self.bucket, endpoint, style=self._addressing_style, custom=custom
+        style = self._addressing_style or "auto"
+        addressing = address(self.bucket, endpoint, style=style, custom=custom)
+        route = route_for(addressing.origin, self._proxies)
+        forwarded = route.forwarded
+        return _Target(
+            region,
+            addressing,
+            route,
+            Signer(region),
+            f"http://{addressing.host}" if forwarded else "",
+            f"proxy-authorization: {route.proxy_authorization}\r\n"
+            if forwarded and route.proxy_authorization
+            else "",
         )
-        self._signer = Signer(region)
+
+    def _make_pool(self) -> ConnectionPool:
+        return ConnectionPool(
+            connect_timeout=self.connect_timeout, max_connections=self._pool_size, tls=self._tls
+        )
+
+
+def _first(*values: Any) -> Any:
+    """The first value that is not ``None``."""
+    return next(value for value in values if value is not None)
 
 
 async def _backoff(state: LoopState, delay: float) -> None:

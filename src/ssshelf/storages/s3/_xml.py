@@ -35,6 +35,8 @@ class ErrorInfo:
 
     code: str
     message: str
+    #: The region the bucket is in, when the error says (AuthorizationHeaderMalformed).
+    region: str | None = None
 
 
 def _document(body: bytes, root: str) -> str:
@@ -106,7 +108,9 @@ def parse_error(body: bytes) -> ErrorInfo:
     text = body.decode("utf-8", errors="replace")
     if "<Error" not in text:
         return ErrorInfo("", "")
-    return ErrorInfo(_first(text, "Code") or "", _first(text, "Message") or "")
+    return ErrorInfo(
+        _first(text, "Code") or "", _first(text, "Message") or "", _first(text, "Region")
+    )
 
 
 def delete_request(keys: list[str]) -> bytes:

@@ -31,6 +31,9 @@ class FaultRates:
     within ``Timing.max_late``.  ``slow``: a long delay the caller waits out.
     ``reorder``: a moderate delay, so requests overtake each other.
     ``kill``: the actor dies at this request (as by SIGKILL).
+    ``hold_answer``: applied at once, then the answer is held (up to
+    ``Timing.hold_max``) and lost: a connection that hangs after the store
+    acted, so that others can write many times before the caller hears.
     """
 
     refuse: float = 0.0
@@ -39,6 +42,7 @@ class FaultRates:
     slow: float = 0.0
     reorder: float = 0.0
     kill: float = 0.0
+    hold_answer: float = 0.0
 
     def describe(self) -> str:
         rates = [
@@ -50,6 +54,7 @@ class FaultRates:
                 ("slow", self.slow),
                 ("reorder", self.reorder),
                 ("kill", self.kill),
+                ("hold", self.hold_answer),
             )
             if value
         ]
@@ -65,7 +70,8 @@ class Timing:
     ``slow_max``; a timed-out one answers after ``client_timeout``.  A request
     whose caller gave up (cancelled, timed out, killed) still lands at its
     time, but never later than ``max_late`` after the give-up: the bound the
-    protocol may assume on how long a request can be on its way.
+    protocol may assume on how long a request can be on its way.  An answer
+    held (``FaultRates.hold_answer``) is lost up to ``hold_max`` after landing.
     """
 
     latency: float = 0.002
@@ -73,6 +79,7 @@ class Timing:
     slow_max: float = 2.0
     client_timeout: float = 0.5
     max_late: float = 5.0
+    hold_max: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,12 @@ class ActorSpec:
     ``skew``: seconds its clock is ahead of the store's (negative: behind).
     ``wait_for``: probability that an operation is wrapped in
     ``asyncio.wait_for`` with a timeout drawn from ``wait_for_timeout``.
+
+    Settings of its manager class (None: the class's own): ``bulk_batch``
+    and ``max_concurrency`` (``CManager``'s attributes of those names).
+    ``slots``: at most this many requests of its client in flight at once
+    (as ``S3Storage``'s connection pool); the others wait in a FIFO queue,
+    not sent (None: no bound).
     """
 
     name: str
@@ -98,6 +111,9 @@ class ActorSpec:
     wait_for: float = 0.0
     wait_for_timeout: tuple[float, float] = (0.001, 0.05)
     read_repair: bool = False
+    bulk_batch: int | None = None
+    max_concurrency: int | None = None
+    slots: int | None = None
 
     def describe(self) -> str:
         text = f"{self.name}: {self.role} ops={self.ops} stack={self.stack}"
@@ -110,6 +126,10 @@ class ActorSpec:
             text += f" wait_for={self.wait_for:.2f}@{low:g}-{high:g}s"
         if self.read_repair:
             text += " read_repair"
+        for name in ("bulk_batch", "max_concurrency", "slots"):
+            value = getattr(self, name)
+            if value is not None:
+                text += f" {name}={value}"
         return text + f" think={self.think:g}s seed={self.seed}"
 
 
@@ -134,6 +154,13 @@ class ScheduleParams:
     writer_ops: dict[str, float] = field(default_factory=dict)
     #: Writers choose among the first this many pks of the workload (0: all).
     pks: int = 0
+    #: Items of a bulk load (writer op ``add_many``): at least, at most.
+    bulk_items: tuple[int, int] = (4, 24)
+    #: Concurrent writes of a burst (writer op ``burst``): at least, at most.
+    burst: tuple[int, int] = (10, 40)
+    #: Check that every error is true, and that a write fails or ends
+    #: unknown only when a fault touched it (``precision``, ``overload``).
+    precise: bool = False
 
     def describe(self) -> list[str]:
         lines = [
@@ -145,9 +172,17 @@ class ScheduleParams:
             f"slow<={self.timing.slow_max:g}s client_timeout={self.timing.client_timeout:g}s "
             f"max_late={self.timing.max_late:g}s",
         ]
+        if self.faults.hold_answer:
+            lines[-1] += f" hold<={self.timing.hold_max:g}s"
         if self.writer_ops:
             weights = " ".join(f"{k}={v:g}" for k, v in self.writer_ops.items())
             lines.append(f"writer ops: {weights}")
+            if "add_many" in self.writer_ops:
+                lines[-1] += " bulk_items={}-{}".format(*self.bulk_items)
+            if "burst" in self.writer_ops:
+                lines[-1] += " burst={}-{}".format(*self.burst)
+        if self.precise:
+            lines.append("checks: every error true (precision), none from queueing (overload)")
         lines += [f"  {actor.describe()}" for actor in self.actors]
         return lines
 

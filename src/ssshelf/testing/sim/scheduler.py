@@ -36,6 +36,7 @@ from ...storages.base import (
     check_key,
     check_limit,
 )
+from .clientqueue import RequestQueue
 from .history import History, Op
 from .schedule import FaultRates, Timing
 from .store import Request, SimStore
@@ -65,6 +66,13 @@ class Fate(enum.Enum):
     TIME_OUT = "timeout"
     REFUSE = "refuse"
     KILL = "kill"
+    HOLD = "hold"
+
+
+#: Fates whose answer is an error, whatever the store did.
+_LOST = (Fate.LOSE, Fate.TIME_OUT, Fate.REFUSE, Fate.HOLD)
+#: Fates that are no fault: the answer comes, in good time.
+_ON_TIME = (Fate.NOW, Fate.LATER)
 
 
 @dataclass(eq=False)
@@ -76,6 +84,8 @@ class ActorState:
     task: asyncio.Task[Any] | None = None
     #: Requests sent and not yet answered.
     waiting: list[Flight] = field(default_factory=list)
+    #: Its client's queue, when it bounds the requests in flight.
+    queue: RequestQueue | None = None
 
 
 @dataclass(eq=False)
@@ -122,9 +132,12 @@ class Scheduler:
         self._conditional: dict[str, int] = {}
         self.requests = 0
 
-    def client(self, actor: ActorState) -> ScheduledClient:
+    def client(self, actor: ActorState, slots: int | None = None) -> ScheduledClient:
         """A storage for ``actor``: every request it makes goes through here
-        (one that offers ``put_many`` when the store's quirks say so)."""
+        (one that offers ``put_many`` when the store's quirks say so); with
+        ``slots``, at most that many of its requests are in flight at once."""
+        if slots is not None:
+            actor.queue = RequestQueue(slots, self.loop, self.trace, actor.name, CURRENT_OP.get)
         if self.store.quirks.put_many:
             return BatchingClient(self, actor)
         return ScheduledClient(self, actor)
@@ -154,6 +167,10 @@ class Scheduler:
             land_at = now + rng.uniform(t.reorder_max, max(t.reorder_max, t.slow_max))
             return Fate.SLOW, land_at, land_at + to_answer
         r -= f.slow
+        if r < f.hold_answer:
+            land_at = now + to_land
+            return Fate.HOLD, land_at, land_at + rng.uniform(to_answer, max(to_answer, t.hold_max))
+        r -= f.hold_answer
         if r < f.reorder:
             land_at = now + rng.uniform(to_land, t.reorder_max)
             return Fate.LATER, land_at, land_at + to_answer
@@ -175,6 +192,10 @@ class Scheduler:
         self.trace.record(
             now, actor.name, "send", number, op_id, request, fate.value, land_at, answer_at
         )
+        if op is not None:
+            self.history.request_ops[f"#{number}"] = op
+            if fate not in _ON_TIME:
+                op.faults.append(f"#{number} {fate.value}")
         if fate is Fate.KILL:
             self.kill(actor)
             raise ActorKilled(f"{actor.name} was killed at request #{number}")
@@ -183,7 +204,7 @@ class Scheduler:
         actor.waiting.append(flight)
         if land_at is not None:
             self._schedule_landing(flight, land_at)
-        if fate in (Fate.LOSE, Fate.TIME_OUT, Fate.REFUSE):
+        if fate in _LOST:
             loop.call_at(answer_at, self._answer, flight, self._lost_answer(fate, request))
         try:
             return await answer
@@ -197,7 +218,9 @@ class Scheduler:
             return StorageUnavailable(
                 "simulated: connection refused (not sent)", operation=kind, key=key
             )
-        what = "connection reset" if fate is Fate.LOSE else "read timeout"
+        what = {Fate.LOSE: "connection reset", Fate.HOLD: "connection reset after a long wait"}.get(
+            fate, "read timeout"
+        )
         if request.is_write:
             return OutcomeUnknown(
                 f"simulated: {what} after sending; the write may have taken effect",
@@ -229,6 +252,8 @@ class Scheduler:
             self._conditional[request.key] -= 1
             rate = self.store.quirks.conflict_rate
             if racing and rate and self.rng.random() < rate:
+                if flight.op is not None:
+                    flight.op.faults.append(f"#{flight.number} 409")
                 result = StorageUnavailable(
                     "simulated: 409 ConditionalRequestConflict (not applied)",
                     operation=request.kind,
@@ -255,7 +280,7 @@ class Scheduler:
             flight.actor.waiting.remove(flight)
         if flight.answer.done():
             return
-        if flight.fate in (Fate.LOSE, Fate.TIME_OUT, Fate.REFUSE):
+        if flight.fate in _LOST:
             self.trace.record(self.loop.time(), flight.actor.name, "answer", flight.number, result)
         if isinstance(result, BaseException):
             flight.answer.set_exception(result)
@@ -317,6 +342,12 @@ class ScheduledClient:
         self._scheduler = scheduler
         self._actor = actor
 
+    async def _send(self, request: Request) -> Any:
+        queue = self._actor.queue
+        if queue is None:
+            return await self._scheduler.send(self._actor, request)
+        return await queue.send(lambda: self._scheduler.send(self._actor, request), request)
+
     @property
     def supports_conditional_put(self) -> bool:
         return self._scheduler.store.supports_conditional_put
@@ -327,7 +358,7 @@ class ScheduledClient:
 
     async def get(self, key: str) -> StoredObject | None:
         check_key(key)
-        found = await self._scheduler.send(self._actor, Request("get", key))
+        found = await self._send(Request("get", key))
         return cast(StoredObject | None, found)
 
     async def put(
@@ -336,26 +367,25 @@ class ScheduledClient:
         check_key(key)
         check_conditions(if_absent, if_version)
         request = Request("put", key, bytes(data), if_absent, if_version)
-        return cast(str, await self._scheduler.send(self._actor, request))
+        return cast(str, await self._send(request))
 
     async def delete(self, key: str, *, if_version: str | None = None) -> None:
         check_key(key)
-        await self._scheduler.send(self._actor, Request("delete", key, if_version=if_version))
+        await self._send(Request("delete", key, if_version=if_version))
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         check_batch(keys)
         for key in keys:
             check_key(key)
         if keys:
-            request = Request("delete_many", keys=tuple(keys))
-            await self._scheduler.send(self._actor, request)
+            await self._send(Request("delete_many", keys=tuple(keys)))
 
     async def list(
         self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
     ) -> ListPage:
         check_limit(limit)
         request = Request("list", prefix, after=after, limit=limit)
-        return cast(ListPage, await self._scheduler.send(self._actor, request))
+        return cast(ListPage, await self._send(request))
 
     async def close(self) -> None:
         """Nothing to release: the store outlives its clients."""
@@ -364,10 +394,13 @@ class ScheduledClient:
 class BatchingClient(ScheduledClient):
     """A :class:`ScheduledClient` that also applies many writes a request
     (:class:`~ssshelf.storages.base.SupportsPutMany`), as SQLite does: one
-    request, one fate, every write applied at its landing."""
+    request, one fate, every write applied at its landing; at most
+    ``Quirks.max_put_batch`` writes a request (small, so that a bulk load of
+    a few items takes several requests)."""
 
-    #: Small, so that a bulk load of a few items takes several requests.
-    max_put_batch = 5
+    @property
+    def max_put_batch(self) -> int:
+        return self._scheduler.store.quirks.max_put_batch
 
     async def put_many(self, puts: Sequence[PutRequest]) -> list[str | PreconditionFailed]:
         if len(puts) > self.max_put_batch:
@@ -380,5 +413,5 @@ class BatchingClient(ScheduledClient):
         if not puts:
             return []
         request = Request("put_many", puts=tuple(PutRequest(*p) for p in puts))
-        answers = await self._scheduler.send(self._actor, request)
+        answers = await self._send(request)
         return cast(list[str | PreconditionFailed], answers)

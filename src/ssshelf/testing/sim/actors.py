@@ -160,6 +160,8 @@ class Actor:
         self._count += 1
         if facts:
             op.facts.update(facts)
+        if timeout is not None:
+            op.facts["wait_for"] = timeout
         if self.spec.stack.endswith("cached"):
             op.facts["cached"] = True
         if kind in MAINTAINS or (self.spec.read_repair and kind in LISTINGS):
@@ -269,7 +271,8 @@ class Actor:
             return await m.add_item(item, if_version=found.version)
 
         args = f"{pk}, if_version={found.version}"
-        await self._perform(rng, "add_item", args, (pk,), body, {"expect": {pk: True}})
+        facts = {"expect": {pk: True}, "if_version": found.version}
+        await self._perform(rng, "add_item", args, (pk,), body, facts)
 
     async def _update(self, rng: random.Random) -> None:
         pk = self._pk(rng)
@@ -326,7 +329,8 @@ class Actor:
             return await m.remove_item(pk, if_version=found.version)
 
         args = f"{pk}, if_version={found.version}"
-        await self._perform(rng, "remove_item", args, (pk,), body, {"expect": {pk: False}})
+        facts = {"expect": {pk: False}, "if_version": found.version}
+        await self._perform(rng, "remove_item", args, (pk,), body, facts)
 
     def _some_pks(self, rng: random.Random) -> tuple[str, ...]:
         pool = self.stage.pks

@@ -63,6 +63,9 @@ class Op:
     queued: float = 0.0
     #: Requests it gave up while they waited in the client's queue (never sent).
     unsent: list[str] = field(default_factory=list)
+    #: Requests it gave up while they were on their way (its own timeout:
+    #: the answer came too late for it).
+    abandoned: list[str] = field(default_factory=list)
     #: What its requests did to items: (pk, time, "wrote" or "removed"), a
     #: write counted when it made the item this operation's, a removal when
     #: it turned a live item into none.

@@ -124,7 +124,16 @@ class _Run:
         base = manager_class(workload.manager, params.lease, False)
         self.checker: Checker
         self.history = History(on_quiet=lambda pk, now: self.checker.on_quiet(pk, now))
-        self.checker = Checker(self.store, self.history, self.trace, workload, base, self.loop.time)
+        self.checker = Checker(
+            self.store,
+            self.history,
+            self.trace,
+            workload,
+            base,
+            self.loop.time,
+            precise=params.precise,
+            lease=params.lease,
+        )
         self.scheduler = Scheduler(
             self.loop,
             self.store,

@@ -536,6 +536,146 @@ def _bulk(seed: int) -> ScheduleParams:
     )
 
 
+# -- issue 17: where the simulation did not look --------------------------------
+
+
+def _settings(rng: random.Random, actor: ActorSpec, *, bulk: bool = False) -> ActorSpec:
+    """The actor with its manager's settings drawn (half the time each)."""
+    concurrency = rng.choice((None, None, 1, 2, 4, 16))
+    batch = rng.choice((None, 2, 3, 5, 8, 16)) if bulk else None
+    return replace(actor, max_concurrency=concurrency, bulk_batch=batch)
+
+
+def _long_history(seed: int) -> ScheduleParams:
+    """Case 1: 10-14 writers of one item, so that 8 writes (an item's history)
+    land while a write's or a removal's answer is held, then lost."""
+    rng, p = _quiet_base(seed, "long-history")
+    lease = rng.choice((30.0, 5.0))
+    latency = rng.uniform(0.0005, 0.003)
+    writers = tuple(
+        _settings(
+            rng,
+            ActorSpec(
+                f"w{i}",
+                "writer",
+                rng.getrandbits(48),
+                ops=rng.randint(3, 6),
+                think=rng.choice((0.001, 0.005, 0.02)),
+            ),
+        )
+        for i in range(rng.randint(10, 14))
+    )
+    return replace(
+        p,
+        lease=lease,
+        pks=1,
+        actors=writers,
+        writer_ops={
+            "create": 3,
+            "add": 2,
+            "update": 3,
+            "remove": 2,
+            "remove_if_version": 1,
+            "add_if_version": 1,
+        },
+        faults=FaultRates(
+            reorder=rng.uniform(0, 0.3),
+            hold_answer=rng.uniform(0.05, 0.25),
+            lose_answer=rng.choice((0.0, rng.uniform(0, 0.05))),
+        ),
+        timing=replace(
+            p.timing, latency=latency, reorder_max=latency * 5, hold_max=rng.uniform(0.1, 0.6)
+        ),
+        precise=True,
+    )
+
+
+def _bulk_split(seed: int) -> ScheduleParams:
+    """Case 2: bulk loads larger than one ``put_many`` request (the store's
+    limit drawn small), requests refused before being sent, beside single
+    writes of the same pks; ``bulk_batch`` and ``max_concurrency`` vary."""
+    rng, p = _quiet_base(seed, "bulk-split", ops=(2, 5))
+    actors = tuple(_settings(rng, a, bulk=True) if a.role == "writer" else a for a in p.actors)
+    return replace(
+        p,
+        quirks=replace(
+            p.quirks,
+            put_many=True,
+            max_put_batch=rng.choice((2, 3, 4, 5, 8, 13, 50)),
+            content_hash_versions=rng.random() < 0.3,
+        ),
+        actors=actors,
+        writer_ops={"add_many": 5, "add": 2, "create": 1, "remove": 1, "remove_items": 1},
+        bulk_items=(4, 24),
+        faults=replace(
+            p.faults,
+            refuse=rng.uniform(0.02, 0.15),
+            lose_answer=rng.choice((0.0, rng.uniform(0, 0.05))),
+            time_out=rng.choice((0.0, rng.uniform(0, 0.02))),
+        ),
+        precise=True,
+    )
+
+
+def _overload(seed: int) -> ScheduleParams:
+    """Case 3: bursts of concurrent writes larger than the client gets through
+    in a commit window, through a client with a few requests in flight (as
+    S3Storage's connection pool) and the rest queued; no faults at all."""
+    rng, p = _quiet_base(seed, "overload")
+    lease = rng.choice((1.0, 2.0, 5.0))
+    latency = rng.uniform(0.01, 0.04)
+    writers = tuple(
+        _settings(
+            rng,
+            ActorSpec(
+                f"w{i}",
+                "writer",
+                rng.getrandbits(48),
+                ops=rng.randint(1, 2),
+                think=0.01,
+                slots=rng.choice((1, 2, 4)),
+            ),
+        )
+        for i in range(rng.randint(1, 2))
+    )
+    return replace(
+        p,
+        lease=lease,
+        actors=writers,
+        writer_ops={"burst": 1},
+        burst=(10, 40),
+        faults=FaultRates(reorder=rng.uniform(0, 0.2)),
+        timing=replace(p.timing, latency=latency, reorder_max=latency * 3),
+        precise=True,
+    )
+
+
+def _untrue_errors(seed: int) -> ScheduleParams:
+    """Case 5: creates and removes of a few pks beside a repair that purges old
+    tombstones; bulk loads of items claiming the same unique value (on a
+    store with ``put_many`` in half the seeds)."""
+    rng, p = _quiet_base(seed, "untrue-errors", ops=(4, 10))
+    lease = rng.choice((1.0, 2.0))
+    latency = rng.uniform(0.002, 0.02)
+    actors = tuple(
+        _settings(rng, replace(a, think=lease * rng.uniform(0.2, 1.2)), bulk=True) for a in p.actors
+    )
+    repair = ActorSpec(
+        "m8", "maintenance", rng.getrandbits(48), ops=rng.randint(4, 10), think=lease / 3
+    )
+    return replace(
+        p,
+        lease=lease,
+        pks=rng.choice((1, 2, 3)),
+        actors=(*actors, repair),
+        quirks=replace(p.quirks, put_many=rng.random() < 0.5),
+        writer_ops={"create": 4, "remove": 3, "add": 1, "add_items": 2},
+        faults=replace(p.faults, reorder=rng.uniform(0.2, 0.6)),
+        timing=replace(p.timing, latency=latency, reorder_max=latency * 10),
+        precise=True,
+    )
+
+
 #: Profile name -> how a seed becomes a schedule.
 PROFILES: dict[str, Callable[[int], ScheduleParams]] = {
     "random": _random,
@@ -550,6 +690,10 @@ PROFILES: dict[str, Callable[[int], ScheduleParams]] = {
     "clock-skew": _clock_skew,
     "contention": _contention,
     "bulk": _bulk,
+    "long-history": _long_history,
+    "bulk-split": _bulk_split,
+    "overload": _overload,
+    "untrue-errors": _untrue_errors,
 }
 
 

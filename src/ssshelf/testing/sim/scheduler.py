@@ -209,6 +209,8 @@ class Scheduler:
         try:
             return await answer
         except asyncio.CancelledError:
+            if op is not None and not actor.dead:
+                op.abandoned.append(f"#{number}")
             self._give_up(flight)
             raise
 

@@ -16,6 +16,8 @@ requests):
   effect, I2-failed and at-most-once judge);
 * ``InvalidArgument``, ``InvalidKeyError``, ``UnsupportedOperation``,
   ``SerializationError`` — never: the actors' input is legal;
+* ``remove_item`` answering False ("there was none") — never after its own
+  removal took effect;
 * ``OutcomeUnknown`` and every other "may or may not have happened" error
   (a storage error, a timeout) — only when a fault touched one of the
   operation's own requests (lost, held, timed out, refused, slow, a 409, the
@@ -23,7 +25,8 @@ requests):
   late for it), or its own ``wait_for`` ran out.
 
 ``add_items`` that stops at an item (``BulkWriteError``) is judged by the
-error of that item, and must blame the item the error is about.  A write
+error of that item, and must blame the item the error is about (the pk it
+names).  A write
 that breaks the last rule while its requests waited in its client's queue
 (or one was given up there, never sent) is reported as **overload**, even
 when it gave up a request on its way — under load writes must slow down, not
@@ -45,6 +48,7 @@ from ...errors import (
     InvalidKeyError,
     ItemNotFound,
     SerializationError,
+    StorageError,
     UniqueViolation,
     UnsupportedOperation,
 )
@@ -52,6 +56,7 @@ from ...keys import encode_tuple
 from ...reading import CLOCK_RESOLUTION
 from .history import Op
 from .scheduler import ActorKilled
+from .stored import item_pk
 from .workload import collection_keys
 
 if TYPE_CHECKING:
@@ -70,8 +75,19 @@ class PrecisionChecks:
 
     def run(self) -> None:
         for op in self.checker.history.ops:
-            if op.pks and op.ended is not None and op.error is not None:
+            if not op.pks or op.ended is None:
+                continue
+            if op.error is not None:
                 self._judge(op)
+            elif op.kind == "remove_item" and op.result is False:
+                removed = [at for pk, at, kind in op.effects if kind == "removed"]
+                if removed:
+                    self.checker.violation(
+                        op.ended,
+                        "precision",
+                        f"{op.id} remove_item({op.args}) returned False (no item), untrue: its "
+                        f"removal of {op.pks[0]} took effect at {removed[0]:.6f}",
+                    )
 
     def _judge(self, op: Op) -> None:
         assert op.ended is not None
@@ -86,17 +102,16 @@ class PrecisionChecks:
             pk = self._pk_of(error.item, pk)
             where = f" (item #{error.index}, {pk})"
             blamed = error.error
-            about = getattr(blamed, "pk", None)
-            if isinstance(blamed, UniqueViolation) and about is not None and about != pk:
+            about = self._about(blamed)
+            if about is not None and about != pk:
                 self._untrue(
                     op,
                     "precision",
-                    f"blames item #{error.index} ({pk}) for a unique value item {about} "
-                    f"was refused: {blamed}",
+                    f"blames item #{error.index} ({pk}) for an error about item {about}: "
+                    f"{type(blamed).__name__}: {blamed}",
                 )
                 return
             error = blamed
-            pk = about if isinstance(about, str) else pk
         why = self._why_untrue(op, pk, error)
         if why is not None:
             self._untrue(op, *why, where=where, error=error)
@@ -108,6 +123,17 @@ class PrecisionChecks:
         if item_or_pk is None:
             return default
         return self.model.item_manager.get_pk(item_or_pk)
+
+    def _about(self, error: BaseException) -> str | None:
+        """The pk an error names, if any (its ``pk``, or the item key of a
+        storage error)."""
+        pk = getattr(error, "pk", None)
+        if isinstance(pk, str):
+            return pk
+        key = getattr(error, "key", None)
+        if isinstance(error, StorageError) and isinstance(key, str):
+            return item_pk(self.model, key)
+        return None
 
     def _why_untrue(self, op: Op, pk: str, error: BaseException) -> tuple[str, str] | None:
         """(invariant, why) when ``error`` is not true of ``op``, else None."""

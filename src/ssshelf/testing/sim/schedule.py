@@ -31,7 +31,7 @@ class FaultRates:
     within ``Timing.max_late``.  ``slow``: a long delay the caller waits out.
     ``reorder``: a moderate delay, so requests overtake each other.
     ``kill``: the actor dies at this request (as by SIGKILL).
-    ``hold_answer``: applied at once, then the answer is held (up to
+    ``hold_answer``: a write applied at once, then its answer held (up to
     ``Timing.hold_max``) and lost: a connection that hangs after the store
     acted, so that others can write many times before the caller hears.
     """
@@ -559,8 +559,8 @@ def _long_history(seed: int) -> ScheduleParams:
                 f"w{i}",
                 "writer",
                 rng.getrandbits(48),
-                ops=rng.randint(3, 6),
-                think=rng.choice((0.001, 0.005, 0.02)),
+                ops=rng.randint(5, 10),
+                think=rng.choice((0.005, 0.02, 0.05)),
             ),
         )
         for i in range(rng.randint(10, 14))
@@ -571,20 +571,20 @@ def _long_history(seed: int) -> ScheduleParams:
         pks=1,
         actors=writers,
         writer_ops={
-            "create": 3,
-            "add": 2,
-            "update": 3,
-            "remove": 2,
-            "remove_if_version": 1,
+            "create": 4,
+            "add": 3,
+            "update": 2,
+            "remove": 3,
+            "remove_if_version": 2,
             "add_if_version": 1,
         },
         faults=FaultRates(
             reorder=rng.uniform(0, 0.3),
-            hold_answer=rng.uniform(0.05, 0.25),
+            hold_answer=rng.uniform(0.1, 0.3),
             lose_answer=rng.choice((0.0, rng.uniform(0, 0.05))),
         ),
         timing=replace(
-            p.timing, latency=latency, reorder_max=latency * 5, hold_max=rng.uniform(0.1, 0.6)
+            p.timing, latency=latency, reorder_max=latency * 5, hold_max=rng.uniform(0.5, 2.5)
         ),
         precise=True,
     )
@@ -606,7 +606,7 @@ def _bulk_split(seed: int) -> ScheduleParams:
         ),
         actors=actors,
         writer_ops={"add_many": 5, "add": 2, "create": 1, "remove": 1, "remove_items": 1},
-        bulk_items=(4, 24),
+        bulk_items=(4, 16),
         faults=replace(
             p.faults,
             refuse=rng.uniform(0.02, 0.15),
@@ -623,7 +623,7 @@ def _overload(seed: int) -> ScheduleParams:
     S3Storage's connection pool) and the rest queued; no faults at all."""
     rng, p = _quiet_base(seed, "overload")
     lease = rng.choice((1.0, 2.0, 5.0))
-    latency = rng.uniform(0.01, 0.04)
+    latency = rng.uniform(0.015, 0.04)
     writers = tuple(
         _settings(
             rng,
@@ -631,7 +631,7 @@ def _overload(seed: int) -> ScheduleParams:
                 f"w{i}",
                 "writer",
                 rng.getrandbits(48),
-                ops=rng.randint(1, 2),
+                ops=1,
                 think=0.01,
                 slots=rng.choice((1, 2, 4)),
             ),
@@ -643,7 +643,7 @@ def _overload(seed: int) -> ScheduleParams:
         lease=lease,
         actors=writers,
         writer_ops={"burst": 1},
-        burst=(10, 40),
+        burst=(8, 30),
         faults=FaultRates(reorder=rng.uniform(0, 0.2)),
         timing=replace(p.timing, latency=latency, reorder_max=latency * 3),
         precise=True,

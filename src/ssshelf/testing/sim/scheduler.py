@@ -144,8 +144,9 @@ class Scheduler:
 
     # -- fates ---------------------------------------------------------------
 
-    def _fate(self, now: float) -> tuple[Fate, float | None, float]:
-        """(fate, landing time or None, answer time)."""
+    def _fate(self, now: float, write: bool) -> tuple[Fate, float | None, float]:
+        """(fate, landing time or None, answer time).  Only a write's answer is
+        held (a read drawn to be held runs now)."""
         rng, f, t = self.rng, self.faults, self.timing
         to_land = t.latency * rng.uniform(0.2, 1.0)
         to_answer = t.latency * rng.uniform(0.2, 1.0)
@@ -169,6 +170,8 @@ class Scheduler:
         r -= f.slow
         if r < f.hold_answer:
             land_at = now + to_land
+            if not write:
+                return Fate.NOW, land_at, land_at + to_answer
             return Fate.HOLD, land_at, land_at + rng.uniform(to_answer, max(to_answer, t.hold_max))
         r -= f.hold_answer
         if r < f.reorder:
@@ -186,7 +189,7 @@ class Scheduler:
         self.requests += 1
         if op is not None and op.ended is not None:
             op.late_requests += 1
-        fate, land_at, answer_at = self._fate(now)
+        fate, land_at, answer_at = self._fate(now, request.is_write)
         number = next(self._numbers)
         op_id = op.id if op is not None else "-"
         self.trace.record(

@@ -25,8 +25,8 @@ requests):
   late for it), or its own ``wait_for`` ran out.
 
 ``add_items`` that stops at an item (``BulkWriteError``) is judged by the
-error of that item, and must blame the item the error is about (the pk it
-names).  A write
+error of that item, and must blame the item the error is about (the pk a
+``ConflictError`` or ``ItemNotFound`` names).  A write
 that breaks the last rule while its requests waited in its client's queue
 (or one was given up there, never sent) is reported as **overload**, even
 when it gave up a request on its way — under load writes must slow down, not
@@ -48,7 +48,6 @@ from ...errors import (
     InvalidKeyError,
     ItemNotFound,
     SerializationError,
-    StorageError,
     UniqueViolation,
     UnsupportedOperation,
 )
@@ -56,7 +55,6 @@ from ...keys import encode_tuple
 from ...reading import CLOCK_RESOLUTION
 from .history import Op
 from .scheduler import ActorKilled
-from .stored import item_pk
 from .workload import collection_keys
 
 if TYPE_CHECKING:
@@ -124,16 +122,12 @@ class PrecisionChecks:
             return default
         return self.model.item_manager.get_pk(item_or_pk)
 
-    def _about(self, error: BaseException) -> str | None:
-        """The pk an error names, if any (its ``pk``, or the item key of a
-        storage error)."""
+    @staticmethod
+    def _about(error: BaseException) -> str | None:
+        """The pk an error is about (``ConflictError`` and ``ItemNotFound``
+        name it; a storage error of a batch's request is the batch's)."""
         pk = getattr(error, "pk", None)
-        if isinstance(pk, str):
-            return pk
-        key = getattr(error, "key", None)
-        if isinstance(error, StorageError) and isinstance(key, str):
-            return item_pk(self.model, key)
-        return None
+        return pk if isinstance(pk, str) else None
 
     def _why_untrue(self, op: Op, pk: str, error: BaseException) -> tuple[str, str] | None:
         """(invariant, why) when ``error`` is not true of ``op``, else None."""

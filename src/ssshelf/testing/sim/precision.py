@@ -18,6 +18,8 @@ requests):
   ``SerializationError`` — never: the actors' input is legal;
 * ``remove_item`` answering False ("there was none") — never after its own
   removal took effect;
+* ``OutcomeUnknown`` of a write — never when no commit of its item was sent
+  (a commit given up in the client's queue provably did not land);
 * ``OutcomeUnknown`` and every other "may or may not have happened" error
   (a storage error, a timeout) — only when a fault touched one of the
   operation's own requests (lost, held, timed out, refused, slow, a 409, the
@@ -47,6 +49,7 @@ from ...errors import (
     InvalidArgument,
     InvalidKeyError,
     ItemNotFound,
+    OutcomeUnknown,
     SerializationError,
     UniqueViolation,
     UnsupportedOperation,
@@ -55,6 +58,7 @@ from ...keys import encode_tuple
 from ...reading import CLOCK_RESOLUTION
 from .history import Op
 from .scheduler import ActorKilled
+from .store import Request
 from .workload import collection_keys
 
 if TYPE_CHECKING:
@@ -70,6 +74,13 @@ class PrecisionChecks:
     def __init__(self, checker: Checker) -> None:
         self.checker = checker
         self.model = checker.model
+        #: op id -> keys of the writes it sent (put_many: each write's key).
+        self._written: dict[str, set[str]] = {}
+        for event in checker.trace.events:
+            if event[2] == "send" and event[5].is_write:
+                request: Request = event[5]
+                keys = [p.key for p in request.puts] or [request.key, *request.keys]
+                self._written.setdefault(event[4], set()).update(keys)
 
     def run(self) -> None:
         for op in self.checker.history.ops:
@@ -150,6 +161,9 @@ class PrecisionChecks:
             return None
         if isinstance(error, _ILLEGAL_INPUT):
             return "precision", "legal input refused"
+        if isinstance(error, OutcomeUnknown) and not self._sent_commit(op, pk):
+            invariant = "overload" if op.queued > 0 or op.unsent else "precision"
+            return invariant, f"no commit of {pk} was ever sent, so none can have taken effect"
         if op.faults:
             return None  # a fault touched it: any "may or may not" is true
         if op.queued > 0 or op.unsent:
@@ -162,6 +176,10 @@ class PrecisionChecks:
         if op.abandoned:
             return None  # an answer came too late for it: the store was slow
         return "precision", "no fault touched any of its requests"
+
+    def _sent_commit(self, op: Op, pk: str) -> bool:
+        """Whether ``op`` ever sent a write of ``pk``'s item object."""
+        return self.model.layout.item_key(pk) in self._written.get(op.id, ())
 
     def _unique_untrue(self, op: Op, pk: str, error: UniqueViolation) -> tuple[str, str] | None:
         assert op.ended is not None

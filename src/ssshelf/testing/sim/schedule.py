@@ -559,7 +559,7 @@ def _long_history(seed: int) -> ScheduleParams:
                 f"w{i}",
                 "writer",
                 rng.getrandbits(48),
-                ops=rng.randint(5, 10),
+                ops=rng.randint(4, 7),
                 think=rng.choice((0.005, 0.02, 0.05)),
             ),
         )

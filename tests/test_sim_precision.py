@@ -234,10 +234,29 @@ def test_untrue_answers_pass_unless_the_schedule_is_precise() -> None:
 
 
 def test_an_error_a_fault_explains_is_true() -> None:
-    """The same needless OutcomeUnknown, but a fault touched each call."""
-    make = lambda s: params(s, {"add": 1}, faults=FaultRates(lose_answer=1.0))  # noqa: E731
+    """The same needless OutcomeUnknown, but a fault touched each call (every
+    request slow; the writes still take effect)."""
+    make = lambda s: params(s, {"add": 1}, faults=FaultRates(slow=1.0))  # noqa: E731
     results = found(make, NeedlessDoubt, range(2))
     assert "precision" not in invariants(results)
+    assert any(isinstance(op.error, OutcomeUnknown) for r in results for op in r.history.ops)
+
+
+class UnknownWithoutCommit(SimManager):
+    """Reads the item (a request a fault may touch), sends no commit, and
+    says the write may have taken effect."""
+
+    async def add_item(self, item: Any, *, if_version: str | None = None) -> str:
+        if not item["pk"].startswith("p"):
+            return await super().add_item(item, if_version=if_version)
+        await self.get_item(item["pk"])
+        raise OutcomeUnknown("pretend: the commit may have landed")
+
+
+def test_unknown_without_a_commit_sent_is_untrue_even_after_a_fault() -> None:
+    make = lambda s: params(s, {"add": 1}, faults=FaultRates(slow=1.0))  # noqa: E731
+    results = found(make, UnknownWithoutCommit, range(2))
+    assert any("no commit of p" in m for m in messages(results, "precision"))
 
 
 # -- overload ----------------------------------------------------------------------

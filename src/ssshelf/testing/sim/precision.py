@@ -161,18 +161,17 @@ class PrecisionChecks:
             return None
         if isinstance(error, _ILLEGAL_INPUT):
             return "precision", "legal input refused"
-        if isinstance(error, OutcomeUnknown) and not self._sent_commit(op, pk):
-            invariant = "overload" if op.queued > 0 or op.unsent else "precision"
-            return invariant, f"no commit of {pk} was ever sent, so none can have taken effect"
-        if op.faults:
-            return None  # a fault touched it: any "may or may not" is true
+        queued = ""
         if op.queued > 0 or op.unsent:
             unsent = f"; never sent: {'; '.join(op.unsent)}" if op.unsent else ""
-            return (
-                "overload",
-                f"no fault touched it; its requests waited {op.queued:.3f} s in the client's "
-                f"queue{unsent}",
-            )
+            queued = f"its requests waited {op.queued:.3f} s in the client's queue{unsent}"
+        if isinstance(error, OutcomeUnknown) and not self._sent_commit(op, pk):
+            never = f"no commit of {pk} was ever sent, so none can have taken effect"
+            return ("overload", f"{never}; {queued}") if queued else ("precision", never)
+        if op.faults:
+            return None  # a fault touched it: any "may or may not" is true
+        if queued:
+            return "overload", f"no fault touched it; {queued}"
         if op.abandoned:
             return None  # an answer came too late for it: the store was slow
         return "precision", "no fault touched any of its requests"

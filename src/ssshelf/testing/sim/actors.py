@@ -183,8 +183,10 @@ class Actor:
         return op
 
     def _ended(self, op: Op, outcome: Outcome, result: Any, error: BaseException | None) -> None:
-        if self.state.dead and outcome is not Outcome.OK:
-            outcome = Outcome.UNKNOWN
+        if self.state.dead:
+            op.facts["killed"] = True
+            if outcome is not Outcome.OK:
+                outcome = Outcome.UNKNOWN
         stage = self.stage
         now = stage.loop.time()
         stage.history.end(op, now, outcome, result, error)

@@ -101,7 +101,7 @@ class PrecisionChecks:
     def _judge(self, op: Op) -> None:
         assert op.ended is not None
         error: BaseException = op.error  # type: ignore[assignment]
-        if isinstance(error, ActorKilled) or any(f.endswith(" kill") for f in op.faults):
+        if isinstance(error, ActorKilled) or op.facts.get("killed"):
             return  # killed: anything goes
         if op.facts.get("wait_for") and isinstance(error, TimeoutError | asyncio.CancelledError):
             return  # its own wait_for ran out

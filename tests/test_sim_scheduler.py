@@ -237,3 +237,124 @@ def test_a_put_many_whose_answer_is_lost_may_have_been_applied() -> None:
 
     world.run(main)
     assert sorted(world.store.table.objects) == ["a", "b"]
+
+
+# -- issue 17: held answers, the client's queue, put_many's limit -------------------
+
+
+def test_a_held_answer_lands_at_once_and_is_lost_much_later() -> None:
+    timing = Timing(latency=0.01, hold_max=3.0)
+    world = World(FaultRates(hold_answer=1.0))
+    world.scheduler.timing = timing
+    _, client = world.client()
+
+    async def held() -> tuple[float, float]:
+        started = world.loop.time()
+        with pytest.raises(OutcomeUnknown, match="long wait"):
+            await client.put("k", b"x")
+        answered = world.loop.time()
+        assert await client.get("k") is not None  # a read is never held
+        return started, answered
+
+    started, answered = world.run(held)
+    assert world.landed_at("k") - started <= 0.01
+    assert answered - world.landed_at("k") > 0.01
+    assert "fate=hold" in "\n".join(world.trace.lines())
+
+
+def test_faults_are_noted_on_the_operation_whose_request_met_them() -> None:
+    world = World(FaultRates(refuse=1.0))
+    _, client = world.client()
+    op = Op("a0.0", "a0", "add_item", "k", ("p",), 0.0)
+    world.history.begin(op)
+
+    async def main() -> None:
+        token = CURRENT_OP.set(op)
+        try:
+            with pytest.raises(StorageUnavailable):
+                await client.put("k", b"x")
+        finally:
+            CURRENT_OP.reset(token)
+
+    world.run(main)
+    assert op.faults == ["#1 refuse"]
+
+
+def test_a_client_keeps_at_most_its_slots_in_flight_first_come_first_served() -> None:
+    world = World(FaultRates())
+    actor = ActorState("a0")
+    client = world.scheduler.client(actor, slots=2)
+    op = Op("a0.0", "a0", "add_items", "k", ("p",), 0.0)
+    world.history.begin(op)
+
+    async def main() -> None:
+        token = CURRENT_OP.set(op)
+        try:
+            await asyncio.gather(*(client.put(f"k{i}", b"x") for i in range(6)))
+        finally:
+            CURRENT_OP.reset(token)
+
+    world.run(main)
+    assert [c.key for c in world.store.log[:2]] and actor.queue is not None
+    sends = [e for e in world.trace.events if e[2] == "send"]
+    assert [e[5].key for e in sends] == [f"k{i}" for i in range(6)]  # in order
+    assert actor.queue.longest == 4 and actor.queue.busy == 0
+    in_flight = 0
+    peak = 0
+    for event in sorted(world.trace.events, key=lambda e: e[0]):
+        if event[2] == "send":
+            in_flight += 1
+        elif event[2] == "applied":
+            in_flight -= 1
+        peak = max(peak, in_flight)
+    assert peak <= 2
+    assert op.queued > 0 and not op.unsent
+
+
+def test_a_request_given_up_in_the_queue_is_never_sent() -> None:
+    world = World(FaultRates())
+    actor = ActorState("a0")
+    client = world.scheduler.client(actor, slots=1)
+    op = Op("a0.0", "a0", "add_item", "k", ("p",), 0.0)
+    world.history.begin(op)
+
+    async def main() -> None:
+        token = CURRENT_OP.set(op)
+        try:
+            first = asyncio.ensure_future(client.put("first", b"x"))
+            await asyncio.sleep(0)  # "first" takes the one slot
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.001):
+                    await client.put("second", b"x")
+            await first
+            await client.put("third", b"x")  # the slot is free again
+        finally:
+            CURRENT_OP.reset(token)
+
+    world.run(main)
+    assert sorted(world.store.table.objects) == ["first", "third"]
+    assert len(op.unsent) == 1 and op.unsent[0].startswith("put 'second'")
+    assert "never sent: put 'second'" in "\n".join(world.trace.lines())
+    assert actor.queue is not None and actor.queue.busy == 0
+
+
+def test_a_request_queue_needs_a_slot() -> None:
+    world = World(FaultRates())
+    with pytest.raises(ValueError, match="at least one"):
+        world.scheduler.client(ActorState("a0"), slots=0)
+    world.loop.close()
+
+
+def test_put_many_takes_as_many_writes_as_the_store_quirk_says() -> None:
+    world = World(FaultRates(), Quirks(put_many=True, max_put_batch=2))
+    _, client = world.client()
+    assert isinstance(client, SupportsPutMany) and client.max_put_batch == 2
+
+    async def main() -> None:
+        with pytest.raises(InvalidArgument, match="at most 2"):
+            await client.put_many([PutRequest(f"k{i}", b"") for i in range(3)])
+        await client.put_many([PutRequest("a", b""), PutRequest("b", b"")])
+
+    world.run(main)
+    assert sorted(world.store.table.objects) == ["a", "b"]
+    assert "put-many<=2" in world.store.quirks.describe()

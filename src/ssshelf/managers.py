@@ -40,7 +40,7 @@ from .reading import Entry, ItemReader, VerifiedPage
 from .repair import CheckReport, ReindexReport, RepairReport
 from .storages.base import Storage, capabilities_of
 from .storages.url import open_storage
-from .writes import WritePolicy, Writer
+from .writes import BatchOutcomeUnknown, WritePolicy, Writer
 
 if TYPE_CHECKING:
     from .blocking import SyncManager
@@ -468,7 +468,12 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         order, so that it gets the answer it would get one by one."""
 
         async def store(plans: list[_Planned], again: list[_Planned]) -> bool:
-            leftovers = await self.writer.create_batch([p.plan for p in plans]) if plans else []
+            try:
+                leftovers = await self.writer.create_batch([p.plan for p in plans]) if plans else []
+            except BatchOutcomeUnknown as unknown:  # blame the first item it is about
+                about = [p for p in plans if p.plan.pk in set(unknown.unknown)]
+                first = min(about, key=lambda p: p.index)
+                raise _ItemFailed(first.index, first.item, unknown, unknown.committed) from unknown
             written = len(plans) - len(leftovers)
             by_plan = {id(p.plan): p for p in plans}
             retried = [by_plan[id(plan)] for plan in leftovers]

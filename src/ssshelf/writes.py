@@ -119,6 +119,16 @@ class _Outcome(enum.Enum):
     UNKNOWN = "unknown"
 
 
+class BatchOutcomeUnknown(OutcomeUnknown):
+    """Commits of a bulk load got no answer: ``unknown`` names their pks;
+    ``committed`` items of the batch are known to be written."""
+
+    def __init__(self, message: str, *, unknown: list[str], committed: int) -> None:
+        super().__init__(message, operation="put_many")
+        self.unknown = unknown
+        self.committed = committed
+
+
 class _Lost(Exception):
     """The commit was refused: the item is not at the version the attempt built on."""
 
@@ -477,8 +487,10 @@ class Writer:
 
         try:
             answers = await self._put_many(batcher, requests)
-        except BaseException:
+        except BaseException as exc:
             await self._cleanup_all(attempts(range(len(plans)), None))
+            if isinstance(exc, OutcomeUnknown):  # no commit was sent: none took effect
+                raise _not_committed(plans[0].pk, plans[0].item_key, exc, len(plans)) from exc
             raise
         #: the plans the one-by-one path settles (a value taken, the item there)
         refused: list[int] = []
@@ -539,7 +551,8 @@ class Writer:
             await self._cleanup_all(attempts(leftovers, answers))
         if unknown:
             assert cause is not None
-            raise self._bulk_unknown([plans[i] for i in unknown], cause) from cause
+            committed = len(plans) - len(leftovers) - len(unknown)
+            raise self._bulk_unknown([plans[i] for i in unknown], cause, committed) from cause
         return [plans[i] for i in leftovers]
 
     def _new_item(
@@ -581,13 +594,16 @@ class Writer:
         )
 
     @staticmethod
-    def _bulk_unknown(plans: Sequence[WritePlan], cause: BaseException) -> OutcomeUnknown:
+    def _bulk_unknown(
+        plans: Sequence[WritePlan], cause: BaseException, committed: int
+    ) -> BatchOutcomeUnknown:
         shown = ", ".join(repr(p.pk) for p in plans[:5]) + (" …" if len(plans) > 5 else "")
-        return OutcomeUnknown(
+        return BatchOutcomeUnknown(
             f"the commits of {len(plans)} items ({shown}) got no answer ({cause!r}); they may "
             "or may not have taken effect — read them to find out; what they wrote is left "
             "for repair",
-            operation="put_many",
+            unknown=[p.pk for p in plans],
+            committed=committed,
         )
 
     # -- one attempt -----------------------------------------------------------
@@ -624,8 +640,12 @@ class Writer:
             ) from unknown.__cause__
         except (asyncio.CancelledError, StorageClosed):
             raise  # as after a crash: what this try created is left for repair
-        except BaseException:
+        except BaseException as exc:
             await self._cleanup(attempt, plan.pk)
+            if isinstance(exc, OutcomeUnknown):
+                # A request before the commit got no answer; the commit was
+                # never sent, so the write did not take effect.
+                raise _not_committed(plan.pk, plan.item_key, exc) from exc
             raise
         self.known.remember(plan.pk, version, envelope)
         named = {
@@ -1099,6 +1119,17 @@ class Writer:
     @staticmethod
     def _now() -> float:
         return asyncio.get_running_loop().time()
+
+
+def _not_committed(pk: str, key: str, cause: BaseException, items: int = 1) -> StorageUnavailable:
+    """The error of a write whose commit was never sent: it did not take effect."""
+    what = f"item {pk!r}" if items == 1 else f"{items} items (from {pk!r})"
+    return StorageUnavailable(
+        f"writing {what} failed before its commit ({cause}); the commit was never sent, "
+        "so nothing of it took effect (what its first round wrote was cleaned up)",
+        operation="put",
+        key=key,
+    )
 
 
 def _new_write_id(rng: random.Random) -> str:

@@ -44,6 +44,11 @@ WRITER_OPS: dict[str, float] = {
     "add_items": 1,
     "remove_items": 0.5,
 }
+#: Writer operations only profiles ask for (not in the default mix):
+#: ``add_many``, a bulk load of ``ScheduleParams.bulk_items`` items over the
+#: workload's ``pks`` and ``bulk_pks``; ``burst``, that many concurrent
+#: ``add_item``/``create_item`` calls of distinct pks (``ScheduleParams.burst``).
+WIDE_WRITER_OPS = ("add_many", "burst")
 #: Writer operations that need conditional writes (UnsupportedOperation otherwise).
 NEEDS_CONDITIONAL = frozenset(
     {"create", "add_if_version", "update", "update_counter", "remove_if_version"}
@@ -93,6 +98,11 @@ class Stage:
     writer_ops: dict[str, float]
     #: The pks writers choose from.
     pks: tuple[str, ...]
+    #: The pks bulk loads and bursts choose from (``pks`` and the workload's ``bulk_pks``).
+    bulk_pool: tuple[str, ...]
+    #: Items of a bulk load, concurrent writes of a burst: (at least, at most).
+    bulk_items: tuple[int, int]
+    burst: tuple[int, int]
     #: The item stored under a pk right now (ground truth), or None.
     truth: Callable[[str], Any]
     #: Called when an operation ends (the checks look at it).
@@ -150,6 +160,8 @@ class Actor:
         self._count += 1
         if facts:
             op.facts.update(facts)
+        if timeout is not None:
+            op.facts["wait_for"] = timeout
         if self.spec.stack.endswith("cached"):
             op.facts["cached"] = True
         if kind in MAINTAINS or (self.spec.read_repair and kind in LISTINGS):
@@ -171,8 +183,10 @@ class Actor:
         return op
 
     def _ended(self, op: Op, outcome: Outcome, result: Any, error: BaseException | None) -> None:
-        if self.state.dead and outcome is not Outcome.OK:
-            outcome = Outcome.UNKNOWN
+        if self.state.dead:
+            op.facts["killed"] = True
+            if outcome is not Outcome.OK:
+                outcome = Outcome.UNKNOWN
         stage = self.stage
         now = stage.loop.time()
         stage.history.end(op, now, outcome, result, error)
@@ -184,28 +198,33 @@ class Actor:
     def _pk(self, rng: random.Random) -> str:
         return rng.choice(self.stage.pks)
 
-    def _new(self, rng: random.Random, pk: str, op_id: str) -> Any:
-        return self.stage.workload.new_item(rng, pk, op_id, uniques=self.stage.conditional)
+    def _new(self, rng: random.Random, pk: str, op_id: str, *, bulk: bool = False) -> Any:
+        wl, uniques = self.stage.workload, self.stage.conditional
+        if bulk:
+            return wl.new_bulk_item(rng, pk, op_id, uniques=uniques)
+        return wl.new_item(rng, pk, op_id, uniques=uniques)
 
-    async def _create(self, rng: random.Random) -> None:
-        pk = self._pk(rng)
+    async def _create(
+        self, rng: random.Random, pk: str | None = None, *, bulk: bool = False
+    ) -> None:
+        pk = self._pk(rng) if pk is None else pk
         seed = rng.getrandbits(32)
         m = self.manager
 
         async def body(op: Op) -> Any:
-            item = self._new(random.Random(seed), pk, op.id)
+            item = self._new(random.Random(seed), pk, op.id, bulk=bulk)
             op.facts["item"] = item
             return await m.create_item(item)
 
         await self._perform(rng, "create_item", pk, (pk,), body, {"expect": {pk: True}})
 
-    async def _add(self, rng: random.Random) -> None:
-        pk = self._pk(rng)
+    async def _add(self, rng: random.Random, pk: str | None = None, *, bulk: bool = False) -> None:
+        pk = self._pk(rng) if pk is None else pk
         seed = rng.getrandbits(32)
         m = self.manager
 
         async def body(op: Op) -> Any:
-            item = self._new(random.Random(seed), pk, op.id)
+            item = self._new(random.Random(seed), pk, op.id, bulk=bulk)
             op.facts["item"] = item
             return await m.add_item(item)
 
@@ -254,7 +273,8 @@ class Actor:
             return await m.add_item(item, if_version=found.version)
 
         args = f"{pk}, if_version={found.version}"
-        await self._perform(rng, "add_item", args, (pk,), body, {"expect": {pk: True}})
+        facts = {"expect": {pk: True}, "if_version": found.version}
+        await self._perform(rng, "add_item", args, (pk,), body, facts)
 
     async def _update(self, rng: random.Random) -> None:
         pk = self._pk(rng)
@@ -311,7 +331,8 @@ class Actor:
             return await m.remove_item(pk, if_version=found.version)
 
         args = f"{pk}, if_version={found.version}"
-        await self._perform(rng, "remove_item", args, (pk,), body, {"expect": {pk: False}})
+        facts = {"expect": {pk: False}, "if_version": found.version}
+        await self._perform(rng, "remove_item", args, (pk,), body, facts)
 
     def _some_pks(self, rng: random.Random) -> tuple[str, ...]:
         pool = self.stage.pks
@@ -340,6 +361,38 @@ class Actor:
 
         facts = {"expect": dict.fromkeys(pks, False), "unconditional": True}
         await self._perform(rng, "remove_items", ", ".join(pks), pks, body, facts)
+
+    async def _add_many(self, rng: random.Random) -> None:
+        """A bulk load larger than one ``put_many`` request may take."""
+        pool = self.stage.bulk_pool
+        pks = tuple(rng.sample(pool, min(len(pool), rng.randint(*self.stage.bulk_items))))
+        seed = rng.getrandbits(32)
+        m = self.manager
+
+        async def body(op: Op) -> Any:
+            item_rng = random.Random(seed)
+            items = [self._new(item_rng, pk, op.id, bulk=True) for pk in pks]
+            op.facts["items"] = items
+            return await m.add_items(items)
+
+        facts = {"expect": dict.fromkeys(pks, True), "unconditional": True}
+        args = f"{len(pks)} items: {', '.join(pks)}"
+        await self._perform(rng, "add_items", args, pks, body, facts)
+
+    async def _burst(self, rng: random.Random) -> None:
+        """Many single writes at once (``asyncio.gather``), each its own operation."""
+        pool = self.stage.bulk_pool
+        pks = rng.sample(pool, min(len(pool), rng.randint(*self.stage.burst)))
+        calls = []
+        for pk in pks:
+            call = random.Random(rng.getrandbits(32))
+            if self.stage.conditional and call.random() < 0.3:
+                calls.append(self._create(call, pk, bulk=True))
+            else:
+                calls.append(self._add(call, pk, bulk=True))
+        for outcome in await asyncio.gather(*calls, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome  # the actor was killed or cancelled
 
     # -- readers ---------------------------------------------------------------
 

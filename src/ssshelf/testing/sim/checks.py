@@ -57,12 +57,14 @@ from ...errors import AlreadyExistsError, ConflictError, SSShelfError, UniqueVio
 from ...keys import encode_tuple
 from ...managers import CManager
 from ...storages.base import Storage
+from .effects import EffectChecks
 from .final_checks import FinalChecks
 from .history import History, Op, Outcome
 from .listings import HistoryChecks
+from .precision import PrecisionChecks
 from .scheduler import ActorKilled
 from .store import EPOCH, Change, DirectStorage, ObjectTable, SimStore
-from .stored import decode_item, item_pk
+from .stored import decode_item, item_pk, reservation_claim
 from .trace import Trace
 from .visibility import Visibility
 from .workload import Workload, collection_keys
@@ -101,6 +103,9 @@ class Checker:
         workload: Workload,
         manager_class: type[CManager],
         clock: Callable[[], float],
+        *,
+        precise: bool = False,
+        lease: float = 30.0,
     ) -> None:
         self.store = store
         self.history = history
@@ -108,12 +113,21 @@ class Checker:
         self.workload = workload
         self.manager_class = manager_class
         self.clock = clock
+        #: Judge every error (precision, overload): ScheduleParams.precise.
+        self.precise = precise
+        #: The managers' unique_lease (how long a claim may block others).
+        self.lease = lease
         self.violations: list[Violation] = []
         #: A manager used only for its collections' key() and its layout.
         self.model = self.clean_manager(DirectStorage(store, ObjectTable()))
         self.uniques = [n for n, c in self.model.collections.items() if c.unique]
         #: pk -> [(time, item or None)], every state its item object went through.
         self.timeline: dict[str, list[tuple[float, Any]]] = {}
+        #: pk -> [(time, version of the live item or None)], alongside ``timeline``.
+        self.versions: dict[str, list[tuple[float, str | None]]] = {}
+        #: (unique collection, encoded value) -> [(time, pk its reservation
+        #: names, or None)]: who claimed the value when.
+        self.claims: dict[UniqueValue, list[tuple[float, str | None]]] = {}
         self._held: dict[str, set[UniqueValue]] = {}
         self._holders: dict[UniqueValue, set[str]] = {}
         self._reported_i4: set[tuple[UniqueValue, tuple[str, ...]]] = set()
@@ -136,11 +150,33 @@ class Checker:
     def on_change(self, change: Change) -> None:
         pk = item_pk(self.model, change.key)
         if pk is None:
+            if self.uniques:
+                claim = reservation_claim(self.model, change.key, change.data)
+                if claim is not None:
+                    name, encoded, holder = claim
+                    self.claims.setdefault((name, encoded), []).append((change.at, holder))
             return
         item = decode_item(self.model, change.key, change.data) if change.data is not None else None
+        before = self.truth(pk)
         self.timeline.setdefault(pk, []).append((change.at, item))
+        version = change.version if item is not None else None
+        self.versions.setdefault(pk, []).append((change.at, version))
+        self._track_effect(change, pk, before, item)
         if self.uniques:
             self._track_uniques(change.at, pk, item)
+
+    def _track_effect(self, change: Change, pk: str, before: Any, item: Any) -> None:
+        """Note what the write did for the operation that sent it: made the
+        item its own, or removed a live item."""
+        op = self.history.request_ops.get(change.by)
+        if op is None or pk not in op.pks:
+            return
+        op_id = self.workload.op_id
+        if item is None:
+            if before is not None:
+                op.effects.append((pk, change.at, "removed"))
+        elif op_id(item) == op.id and (before is None or op_id(before) != op.id):
+            op.effects.append((pk, change.at, "wrote"))
 
     def _track_uniques(self, at: float, pk: str, item: Any) -> None:
         now: set[UniqueValue] = set()
@@ -230,8 +266,12 @@ class Checker:
         await self.visibility.check_all()
 
     def check_history(self) -> None:
-        """I1, listing-once, I2-failed, stray-work."""
+        """I1, listing-once, I2-failed, stray-work, at-most-once; with
+        ``precise``, precision and overload."""
         HistoryChecks(self).run()
+        EffectChecks(self).run()
+        if self.precise:
+            PrecisionChecks(self).run()
 
     async def check_final(self) -> None:
         """On the quiet store: update-once, check-repair, I3."""
@@ -252,4 +292,10 @@ class Checker:
         return out
 
     def all_pks(self) -> list[str]:
-        return [*self.workload.pks, *self.workload.counter_pks]
+        """The workload's pks and counters, then the bulk pks ever written."""
+        wl = self.workload
+        return [
+            *wl.pks,
+            *wl.counter_pks,
+            *(pk for pk in wl.bulk_pks if pk in self.timeline),
+        ]

@@ -56,6 +56,20 @@ class Op:
     settled: float | None = None
     #: Requests it sent after it had ended (work left running).
     late_requests: int = 0
+    #: Faults that touched its requests ("#12 lose", "#14 409"): whatever
+    #: the scheduler did to them other than answering in time.
+    faults: list[str] = field(default_factory=list)
+    #: Seconds its requests waited in their client's queue before being sent.
+    queued: float = 0.0
+    #: Requests it gave up while they waited in the client's queue (never sent).
+    unsent: list[str] = field(default_factory=list)
+    #: Requests it gave up while they were on their way (its own timeout:
+    #: the answer came too late for it).
+    abandoned: list[str] = field(default_factory=list)
+    #: What its requests did to items: (pk, time, "wrote" or "removed"), a
+    #: write counted when it made the item this operation's, a removal when
+    #: it turned a live item into none.
+    effects: list[tuple[str, float, str]] = field(default_factory=list)
 
     @property
     def writes(self) -> bool:
@@ -86,6 +100,8 @@ class History:
         self._on_quiet = on_quiet
         self._by_pk: dict[str, list[Op]] = {}
         self._unsettled: dict[str, int] = {}
+        #: The operation behind each request the store applied (``Change.by``).
+        self.request_ops: dict[str, Op] = {}
 
     def begin(self, op: Op) -> None:
         self.ops.append(op)

@@ -59,22 +59,23 @@ class RunResult:
         return not self.violations
 
 
-_CLASSES: dict[tuple[type[CManager], float, bool], type[CManager]] = {}
+_CLASSES: dict[tuple[Any, ...], type[CManager]] = {}
 
 
-def manager_class(base: type[CManager], lease: float, read_repair: bool) -> type[CManager]:
-    """``base`` with the schedule's ``unique_lease`` and ``read_repair``."""
-    key = (base, lease, read_repair)
+def manager_class(
+    base: type[CManager], lease: float, read_repair: bool, **settings: int | None
+) -> type[CManager]:
+    """``base`` with the schedule's ``unique_lease`` and ``read_repair``, and
+    the given class attributes (``bulk_batch=500``; None: the class's own)."""
+    wanted = {"unique_lease": lease, "read_repair": read_repair}
+    wanted.update({k: v for k, v in settings.items() if v is not None})
+    key = (base, *sorted(wanted.items()))
     found = _CLASSES.get(key)
     if found is None:
-        if base.unique_lease == lease and base.read_repair == read_repair:
+        if all(getattr(base, name) == value for name, value in wanted.items()):
             found = base
         else:
-            attrs = {
-                "unique_lease": lease,
-                "read_repair": read_repair,
-                "__module__": base.__module__,
-            }
+            attrs = {**wanted, "__module__": base.__module__}
             found = cast("type[CManager]", type(base.__name__, (base,), attrs))
         _CLASSES[key] = found
     return found
@@ -123,7 +124,16 @@ class _Run:
         base = manager_class(workload.manager, params.lease, False)
         self.checker: Checker
         self.history = History(on_quiet=lambda pk, now: self.checker.on_quiet(pk, now))
-        self.checker = Checker(self.store, self.history, self.trace, workload, base, self.loop.time)
+        self.checker = Checker(
+            self.store,
+            self.history,
+            self.trace,
+            workload,
+            base,
+            self.loop.time,
+            precise=params.precise,
+            lease=params.lease,
+        )
         self.scheduler = Scheduler(
             self.loop,
             self.store,
@@ -135,6 +145,7 @@ class _Run:
         )
         conditional = params.quirks.conditional_put
         weights = params.writer_ops or WRITER_OPS
+        pks = tuple(workload.pks[: params.pks] if params.pks else workload.pks)
         self.stage = Stage(
             loop=self.loop,
             history=self.history,
@@ -145,7 +156,10 @@ class _Run:
                 k: v for k, v in weights.items() if conditional or k not in NEEDS_CONDITIONAL
             }
             or {"add": 1.0},
-            pks=tuple(workload.pks[: params.pks] if params.pks else workload.pks),
+            pks=pks,
+            bulk_pool=(*pks, *workload.bulk_pks),
+            bulk_items=params.bulk_items,
+            burst=params.burst,
             truth=self.checker.truth,
             on_end=self.checker.on_end,
         )
@@ -213,12 +227,18 @@ class _Run:
 
     def _make_actor(self, spec: ActorSpec) -> Actor:
         state = ActorState(spec.name)
-        storage: Storage = self.scheduler.client(state)
+        storage: Storage = self.scheduler.client(state, spec.slots)
         if "retrying" in spec.stack:
             storage = RetryingStorage(storage, rng=random.Random(f"{spec.seed}/retries"))
         if spec.stack.endswith("cached"):
             storage = CachedStorage(storage, ttl=spec.ttl, clock=self.loop.time)
-        cls = manager_class(self.workload.manager, self.params.lease, spec.read_repair)
+        cls = manager_class(
+            self.workload.manager,
+            self.params.lease,
+            spec.read_repair,
+            bulk_batch=spec.bulk_batch,
+            max_concurrency=spec.max_concurrency,
+        )
         loop, skew = self.loop, spec.skew
         manager = cls(
             storage,

@@ -31,6 +31,9 @@ class FaultRates:
     within ``Timing.max_late``.  ``slow``: a long delay the caller waits out.
     ``reorder``: a moderate delay, so requests overtake each other.
     ``kill``: the actor dies at this request (as by SIGKILL).
+    ``hold_answer``: a write applied at once, then its answer held (up to
+    ``Timing.hold_max``) and lost: a connection that hangs after the store
+    acted, so that others can write many times before the caller hears.
     """
 
     refuse: float = 0.0
@@ -39,6 +42,7 @@ class FaultRates:
     slow: float = 0.0
     reorder: float = 0.0
     kill: float = 0.0
+    hold_answer: float = 0.0
 
     def describe(self) -> str:
         rates = [
@@ -50,6 +54,7 @@ class FaultRates:
                 ("slow", self.slow),
                 ("reorder", self.reorder),
                 ("kill", self.kill),
+                ("hold", self.hold_answer),
             )
             if value
         ]
@@ -65,7 +70,8 @@ class Timing:
     ``slow_max``; a timed-out one answers after ``client_timeout``.  A request
     whose caller gave up (cancelled, timed out, killed) still lands at its
     time, but never later than ``max_late`` after the give-up: the bound the
-    protocol may assume on how long a request can be on its way.
+    protocol may assume on how long a request can be on its way.  An answer
+    held (``FaultRates.hold_answer``) is lost up to ``hold_max`` after landing.
     """
 
     latency: float = 0.002
@@ -73,6 +79,7 @@ class Timing:
     slow_max: float = 2.0
     client_timeout: float = 0.5
     max_late: float = 5.0
+    hold_max: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,12 @@ class ActorSpec:
     ``skew``: seconds its clock is ahead of the store's (negative: behind).
     ``wait_for``: probability that an operation is wrapped in
     ``asyncio.wait_for`` with a timeout drawn from ``wait_for_timeout``.
+
+    Settings of its manager class (None: the class's own): ``bulk_batch``
+    and ``max_concurrency`` (``CManager``'s attributes of those names).
+    ``slots``: at most this many requests of its client in flight at once
+    (as ``S3Storage``'s connection pool); the others wait in a FIFO queue,
+    not sent (None: no bound).
     """
 
     name: str
@@ -98,6 +111,9 @@ class ActorSpec:
     wait_for: float = 0.0
     wait_for_timeout: tuple[float, float] = (0.001, 0.05)
     read_repair: bool = False
+    bulk_batch: int | None = None
+    max_concurrency: int | None = None
+    slots: int | None = None
 
     def describe(self) -> str:
         text = f"{self.name}: {self.role} ops={self.ops} stack={self.stack}"
@@ -110,6 +126,10 @@ class ActorSpec:
             text += f" wait_for={self.wait_for:.2f}@{low:g}-{high:g}s"
         if self.read_repair:
             text += " read_repair"
+        for name in ("bulk_batch", "max_concurrency", "slots"):
+            value = getattr(self, name)
+            if value is not None:
+                text += f" {name}={value}"
         return text + f" think={self.think:g}s seed={self.seed}"
 
 
@@ -134,6 +154,13 @@ class ScheduleParams:
     writer_ops: dict[str, float] = field(default_factory=dict)
     #: Writers choose among the first this many pks of the workload (0: all).
     pks: int = 0
+    #: Items of a bulk load (writer op ``add_many``): at least, at most.
+    bulk_items: tuple[int, int] = (4, 24)
+    #: Concurrent writes of a burst (writer op ``burst``): at least, at most.
+    burst: tuple[int, int] = (10, 40)
+    #: Check that every error is true, and that a write fails or ends
+    #: unknown only when a fault touched it (``precision``, ``overload``).
+    precise: bool = True
 
     def describe(self) -> list[str]:
         lines = [
@@ -145,9 +172,17 @@ class ScheduleParams:
             f"slow<={self.timing.slow_max:g}s client_timeout={self.timing.client_timeout:g}s "
             f"max_late={self.timing.max_late:g}s",
         ]
+        if self.faults.hold_answer:
+            lines[-1] += f" hold<={self.timing.hold_max:g}s"
         if self.writer_ops:
             weights = " ".join(f"{k}={v:g}" for k, v in self.writer_ops.items())
             lines.append(f"writer ops: {weights}")
+            if "add_many" in self.writer_ops:
+                lines[-1] += " bulk_items={}-{}".format(*self.bulk_items)
+            if "burst" in self.writer_ops:
+                lines[-1] += " burst={}-{}".format(*self.burst)
+        if self.precise:
+            lines.append("checks: every error true (precision), none from queueing (overload)")
         lines += [f"  {actor.describe()}" for actor in self.actors]
         return lines
 
@@ -501,6 +536,146 @@ def _bulk(seed: int) -> ScheduleParams:
     )
 
 
+# -- issue 17: where the simulation did not look --------------------------------
+
+
+def _settings(rng: random.Random, actor: ActorSpec, *, bulk: bool = False) -> ActorSpec:
+    """The actor with its manager's settings drawn (half the time each)."""
+    concurrency = rng.choice((None, None, 1, 2, 4, 16))
+    batch = rng.choice((None, 2, 3, 5, 8, 16)) if bulk else None
+    return replace(actor, max_concurrency=concurrency, bulk_batch=batch)
+
+
+def _long_history(seed: int) -> ScheduleParams:
+    """Case 1: 10-14 writers of one item, so that 8 writes (an item's history)
+    land while a write's or a removal's answer is held, then lost."""
+    rng, p = _quiet_base(seed, "long-history")
+    lease = rng.choice((30.0, 5.0))
+    latency = rng.uniform(0.0005, 0.003)
+    writers = tuple(
+        _settings(
+            rng,
+            ActorSpec(
+                f"w{i}",
+                "writer",
+                rng.getrandbits(48),
+                ops=rng.randint(4, 7),
+                think=rng.choice((0.005, 0.02, 0.05)),
+            ),
+        )
+        for i in range(rng.randint(10, 14))
+    )
+    return replace(
+        p,
+        lease=lease,
+        pks=1,
+        actors=writers,
+        writer_ops={
+            "create": 4,
+            "add": 3,
+            "update": 2,
+            "remove": 3,
+            "remove_if_version": 2,
+            "add_if_version": 1,
+        },
+        faults=FaultRates(
+            reorder=rng.uniform(0, 0.3),
+            hold_answer=rng.uniform(0.1, 0.3),
+            lose_answer=rng.choice((0.0, rng.uniform(0, 0.05))),
+        ),
+        timing=replace(
+            p.timing, latency=latency, reorder_max=latency * 5, hold_max=rng.uniform(0.5, 2.5)
+        ),
+        precise=True,
+    )
+
+
+def _bulk_split(seed: int) -> ScheduleParams:
+    """Case 2: bulk loads larger than one ``put_many`` request (the store's
+    limit drawn small), requests refused before being sent, beside single
+    writes of the same pks; ``bulk_batch`` and ``max_concurrency`` vary."""
+    rng, p = _quiet_base(seed, "bulk-split", ops=(2, 5))
+    actors = tuple(_settings(rng, a, bulk=True) if a.role == "writer" else a for a in p.actors)
+    return replace(
+        p,
+        quirks=replace(
+            p.quirks,
+            put_many=True,
+            max_put_batch=rng.choice((2, 3, 4, 5, 8, 13, 50)),
+            content_hash_versions=rng.random() < 0.3,
+        ),
+        actors=actors,
+        writer_ops={"add_many": 5, "add": 2, "create": 1, "remove": 1, "remove_items": 1},
+        bulk_items=(4, 16),
+        faults=replace(
+            p.faults,
+            refuse=rng.uniform(0.02, 0.15),
+            lose_answer=rng.choice((0.0, rng.uniform(0, 0.05))),
+            time_out=rng.choice((0.0, rng.uniform(0, 0.02))),
+        ),
+        precise=True,
+    )
+
+
+def _overload(seed: int) -> ScheduleParams:
+    """Case 3: bursts of concurrent writes larger than the client gets through
+    in a commit window, through a client with a few requests in flight (as
+    S3Storage's connection pool) and the rest queued; no faults at all."""
+    rng, p = _quiet_base(seed, "overload")
+    lease = rng.choice((1.0, 2.0, 5.0))
+    latency = rng.uniform(0.015, 0.04)
+    writers = tuple(
+        _settings(
+            rng,
+            ActorSpec(
+                f"w{i}",
+                "writer",
+                rng.getrandbits(48),
+                ops=1,
+                think=0.01,
+                slots=rng.choice((1, 2, 4)),
+            ),
+        )
+        for i in range(rng.randint(1, 2))
+    )
+    return replace(
+        p,
+        lease=lease,
+        actors=writers,
+        writer_ops={"burst": 1},
+        burst=(8, 30),
+        faults=FaultRates(reorder=rng.uniform(0, 0.2)),
+        timing=replace(p.timing, latency=latency, reorder_max=latency * 3),
+        precise=True,
+    )
+
+
+def _untrue_errors(seed: int) -> ScheduleParams:
+    """Case 5: creates and removes of a few pks beside a repair that purges old
+    tombstones; bulk loads of items claiming the same unique value (on a
+    store with ``put_many`` in half the seeds)."""
+    rng, p = _quiet_base(seed, "untrue-errors", ops=(4, 10))
+    lease = rng.choice((1.0, 2.0))
+    latency = rng.uniform(0.002, 0.02)
+    actors = tuple(
+        _settings(rng, replace(a, think=lease * rng.uniform(0.2, 1.2)), bulk=True) for a in p.actors
+    )
+    repair = ActorSpec(
+        "m8", "maintenance", rng.getrandbits(48), ops=rng.randint(4, 10), think=lease / 3
+    )
+    return replace(
+        p,
+        lease=lease,
+        pks=rng.choice((1, 2, 3)),
+        actors=(*actors, repair),
+        quirks=replace(p.quirks, put_many=rng.random() < 0.5),
+        writer_ops={"create": 4, "remove": 3, "add": 1, "add_items": 2},
+        faults=replace(p.faults, reorder=rng.uniform(0.2, 0.6)),
+        timing=replace(p.timing, latency=latency, reorder_max=latency * 10),
+        precise=True,
+    )
+
+
 #: Profile name -> how a seed becomes a schedule.
 PROFILES: dict[str, Callable[[int], ScheduleParams]] = {
     "random": _random,
@@ -515,6 +690,10 @@ PROFILES: dict[str, Callable[[int], ScheduleParams]] = {
     "clock-skew": _clock_skew,
     "contention": _contention,
     "bulk": _bulk,
+    "long-history": _long_history,
+    "bulk-split": _bulk_split,
+    "overload": _overload,
+    "untrue-errors": _untrue_errors,
 }
 
 

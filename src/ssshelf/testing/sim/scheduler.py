@@ -38,6 +38,7 @@ from ...storages.base import (
     check_key,
     check_limit,
 )
+from .clientqueue import RequestQueue
 from .history import History, Op
 from .schedule import FaultRates, Timing
 from .store import Request, SimStore
@@ -67,6 +68,13 @@ class Fate(enum.Enum):
     TIME_OUT = "timeout"
     REFUSE = "refuse"
     KILL = "kill"
+    HOLD = "hold"
+
+
+#: Fates whose answer is an error, whatever the store did.
+_LOST = (Fate.LOSE, Fate.TIME_OUT, Fate.REFUSE, Fate.HOLD)
+#: Fates that are no fault: the answer comes, in good time.
+_ON_TIME = (Fate.NOW, Fate.LATER)
 
 
 @dataclass(eq=False)
@@ -78,6 +86,8 @@ class ActorState:
     task: asyncio.Task[Any] | None = None
     #: Requests sent and not yet answered.
     waiting: list[Flight] = field(default_factory=list)
+    #: Its client's queue, when it bounds the requests in flight.
+    queue: RequestQueue | None = None
 
 
 @dataclass(eq=False)
@@ -124,17 +134,21 @@ class Scheduler:
         self._conditional: dict[str, int] = {}
         self.requests = 0
 
-    def client(self, actor: ActorState) -> ScheduledClient:
+    def client(self, actor: ActorState, slots: int | None = None) -> ScheduledClient:
         """A storage for ``actor``: every request it makes goes through here
-        (one that offers ``put_many`` when the store's quirks say so)."""
+        (one that offers ``put_many`` when the store's quirks say so); with
+        ``slots``, at most that many of its requests are in flight at once."""
+        if slots is not None:
+            actor.queue = RequestQueue(slots, self.loop, self.trace, actor.name, CURRENT_OP.get)
         if self.store.quirks.put_many:
             return BatchingClient(self, actor)
         return ScheduledClient(self, actor)
 
     # -- fates ---------------------------------------------------------------
 
-    def _fate(self, now: float) -> tuple[Fate, float | None, float]:
-        """(fate, landing time or None, answer time)."""
+    def _fate(self, now: float, write: bool) -> tuple[Fate, float | None, float]:
+        """(fate, landing time or None, answer time).  Only a write's answer is
+        held (a read drawn to be held runs now)."""
         rng, f, t = self.rng, self.faults, self.timing
         to_land = t.latency * rng.uniform(0.2, 1.0)
         to_answer = t.latency * rng.uniform(0.2, 1.0)
@@ -156,6 +170,12 @@ class Scheduler:
             land_at = now + rng.uniform(t.reorder_max, max(t.reorder_max, t.slow_max))
             return Fate.SLOW, land_at, land_at + to_answer
         r -= f.slow
+        if r < f.hold_answer:
+            land_at = now + to_land
+            if not write:
+                return Fate.NOW, land_at, land_at + to_answer
+            return Fate.HOLD, land_at, land_at + rng.uniform(to_answer, max(to_answer, t.hold_max))
+        r -= f.hold_answer
         if r < f.reorder:
             land_at = now + rng.uniform(to_land, t.reorder_max)
             return Fate.LATER, land_at, land_at + to_answer
@@ -171,12 +191,16 @@ class Scheduler:
         self.requests += 1
         if op is not None and op.ended is not None:
             op.late_requests += 1
-        fate, land_at, answer_at = self._fate(now)
+        fate, land_at, answer_at = self._fate(now, request.is_write)
         number = next(self._numbers)
         op_id = op.id if op is not None else "-"
         self.trace.record(
             now, actor.name, "send", number, op_id, request, fate.value, land_at, answer_at
         )
+        if op is not None:
+            self.history.request_ops[f"#{number}"] = op
+            if fate not in _ON_TIME:
+                op.faults.append(f"#{number} {fate.value}")
         if fate is Fate.KILL:
             self.kill(actor)
             raise ActorKilled(f"{actor.name} was killed at request #{number}")
@@ -185,11 +209,13 @@ class Scheduler:
         actor.waiting.append(flight)
         if land_at is not None:
             self._schedule_landing(flight, land_at)
-        if fate in (Fate.LOSE, Fate.TIME_OUT, Fate.REFUSE):
+        if fate in _LOST:
             loop.call_at(answer_at, self._answer, flight, self._lost_answer(fate, request))
         try:
             return await answer
         except asyncio.CancelledError:
+            if op is not None and not actor.dead:
+                op.abandoned.append(f"#{number}")
             self._give_up(flight)
             raise
 
@@ -199,7 +225,9 @@ class Scheduler:
             return StorageUnavailable(
                 "simulated: connection refused (not sent)", operation=kind, key=key
             )
-        what = "connection reset" if fate is Fate.LOSE else "read timeout"
+        what = {Fate.LOSE: "connection reset", Fate.HOLD: "connection reset after a long wait"}.get(
+            fate, "read timeout"
+        )
         if request.is_write:
             return OutcomeUnknown(
                 f"simulated: {what} after sending; the write may have taken effect",
@@ -231,6 +259,8 @@ class Scheduler:
             self._conditional[request.key] -= 1
             rate = self.store.quirks.conflict_rate
             if racing and rate and self.rng.random() < rate:
+                if flight.op is not None:
+                    flight.op.faults.append(f"#{flight.number} 409")
                 result = StorageUnavailable(
                     "simulated: 409 ConditionalRequestConflict (not applied)",
                     operation=request.kind,
@@ -257,7 +287,7 @@ class Scheduler:
             flight.actor.waiting.remove(flight)
         if flight.answer.done():
             return
-        if flight.fate in (Fate.LOSE, Fate.TIME_OUT, Fate.REFUSE):
+        if flight.fate in _LOST:
             self.trace.record(self.loop.time(), flight.actor.name, "answer", flight.number, result)
         if isinstance(result, BaseException):
             flight.answer.set_exception(result)
@@ -320,6 +350,18 @@ class ScheduledClient:
         self._actor = actor
 
     @property
+    def max_in_flight(self) -> int | None:
+        """The client's bound on requests in flight, when it has a queue."""
+        queue = self._actor.queue
+        return queue.limit if queue is not None else None
+
+    async def _send(self, request: Request) -> Any:
+        queue = self._actor.queue
+        if queue is None:
+            return await self._scheduler.send(self._actor, request)
+        return await queue.send(lambda: self._scheduler.send(self._actor, request), request)
+
+    @property
     def supports_conditional_put(self) -> bool:
         return self._scheduler.store.supports_conditional_put
 
@@ -329,7 +371,7 @@ class ScheduledClient:
 
     async def get(self, key: str) -> StoredObject | None:
         check_key(key)
-        found = await self._scheduler.send(self._actor, Request("get", key))
+        found = await self._send(Request("get", key))
         return cast(StoredObject | None, found)
 
     async def put(
@@ -338,26 +380,25 @@ class ScheduledClient:
         check_key(key)
         check_conditions(if_absent, if_version)
         request = Request("put", key, bytes(data), if_absent, if_version)
-        return cast(str, await self._scheduler.send(self._actor, request))
+        return cast(str, await self._send(request))
 
     async def delete(self, key: str, *, if_version: str | None = None) -> None:
         check_key(key)
-        await self._scheduler.send(self._actor, Request("delete", key, if_version=if_version))
+        await self._send(Request("delete", key, if_version=if_version))
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         check_batch(keys)
         for key in keys:
             check_key(key)
         if keys:
-            request = Request("delete_many", keys=tuple(keys))
-            await self._scheduler.send(self._actor, request)
+            await self._send(Request("delete_many", keys=tuple(keys)))
 
     async def list(
         self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
     ) -> ListPage:
         check_limit(limit)
         request = Request("list", prefix, after=after, limit=limit)
-        return cast(ListPage, await self._scheduler.send(self._actor, request))
+        return cast(ListPage, await self._send(request))
 
     async def close(self) -> None:
         """Nothing to release: the store outlives its clients."""
@@ -367,12 +408,15 @@ class BatchingClient(ScheduledClient):
     """A :class:`ScheduledClient` that also applies many writes a request
     (``put_many``) and reads many keys a request (``get_many``), as SQLite
     does: one request, one fate, every write applied (every key read) at its
-    landing."""
+    landing; at most ``Quirks.max_put_batch`` writes a request (small, so that
+    a bulk load of a few items takes several requests)."""
 
-    #: Small, so that a bulk load of a few items takes several requests.
-    max_put_batch = 5
     #: Small, so that a page of a few items takes several requests.
     max_get_batch = 5
+
+    @property
+    def max_put_batch(self) -> int:
+        return self._scheduler.store.quirks.max_put_batch
 
     @property
     def capabilities(self) -> Capabilities:
@@ -404,5 +448,5 @@ class BatchingClient(ScheduledClient):
         if not puts:
             return []
         request = Request("put_many", puts=tuple(PutRequest(*p) for p in puts))
-        answers = await self._scheduler.send(self._actor, request)
+        answers = await self._send(request)
         return cast(list[str | PreconditionFailed], answers)

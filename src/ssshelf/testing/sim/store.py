@@ -66,7 +66,9 @@ class Quirks:
     own condition, all at one instant, and answers many reads in one request
     at one instant (SQLite's ``put_many`` and ``get_many``): bulk loads then
     take ``Writer.create_batch``'s path (``ssshelf.writes``), pages read
-    their items in one request.
+    their items in one request.  ``max_put_batch`` is how many writes one
+    such request takes: a bulk load larger than that is split over several
+    requests.
 
     ``conflict_rate``: S3's ``409 ConditionalRequestConflict``.  A
     conditional write applied while another conditional write of the same key
@@ -79,6 +81,7 @@ class Quirks:
     content_hash_versions: bool = False
     conflict_rate: float = 0.0
     put_many: bool = False
+    max_put_batch: int = 5
 
     @property
     def enforces_conditional_delete(self) -> bool:
@@ -95,7 +98,8 @@ class Quirks:
         if self.conflict_rate:
             parts.append(f"409-rate={self.conflict_rate:.2f}")
         if self.put_many:
-            parts.append("put-many")
+            limit = f"<={self.max_put_batch}" if self.max_put_batch != 5 else ""
+            parts.append(f"put-many{limit}")
         return ",".join(parts) or "none"
 
 
@@ -110,12 +114,15 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One applied write: ``data`` None means the key was deleted."""
+    """One applied write: ``data`` None means the key was deleted.  ``by``
+    names the request (``#N``), ``version`` is what the write made (None for
+    a delete)."""
 
     at: float
     key: str
     data: bytes | None
     by: str
+    version: str | None = None
 
 
 def _timestamp(at: float) -> datetime:
@@ -219,7 +226,7 @@ class SimStore:
         self.table.objects[key] = Record(bytes(data), version, now)
         if current is None:
             bisect.insort(self.table.keys, key)
-        self._changed(Change(now, key, bytes(data), by))
+        self._changed(Change(now, key, bytes(data), by, version))
         return version
 
     def put_many(

@@ -4,9 +4,10 @@ This is the one module that depends on the stored format (key layout, item
 header, reservation body), so that a change of format is one edit here.  The
 checks use it only where no public API answers the question at zero cost and
 without side effects: to read an item out of a raw object the store just
-applied (I4 after every request, the history of an item's states), and to
-list reservation objects (I3).  Everything else goes through the manager's
-public reads.
+applied (I4 after every request, the history of an item's states), to see
+who claims a unique value when (a raw reservation just applied), and to list
+reservation objects (I3).  Everything else goes through the manager's public
+reads.
 """
 
 from __future__ import annotations
@@ -37,6 +38,25 @@ def decode_item(manager: CManager, key: str, data: bytes) -> Any | None:
         return manager.item_manager.deserialize_item(envelope.payload)
     except (CorruptItemError, ValueError):
         return None
+
+
+def reservation_claim(
+    manager: CManager, key: str, data: bytes | None
+) -> tuple[str, str, str | None] | None:
+    """For a reservation object just written (``data``) or deleted (None):
+    (collection, encoded value, the pk it names — None when deleted, freed or
+    unreadable); ``None`` for any other object."""
+    prefix = f"{manager.layout.namespace}/u/"
+    if not key.startswith(prefix):
+        return None
+    collection, _, encoded = key[len(prefix) :].partition("/")
+    if data is None:
+        return collection, encoded, None
+    try:
+        reservation = decode_reservation(data, key=key)
+    except CorruptItemError:
+        return collection, encoded, None
+    return collection, encoded, None if reservation.released else reservation.pk
 
 
 async def reservation_holders(manager: CManager, storage: Storage) -> dict[tuple[str, str], str]:

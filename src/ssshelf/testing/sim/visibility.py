@@ -32,27 +32,48 @@ class _Expectation:
     snapshot: int
 
 
+class _Log:
+    """Every answer a check was given: what it depends on."""
+
+    def __init__(self) -> None:
+        self.gets: dict[str, Record | None] = {}
+        self.lists: dict[tuple[str, str | None, int], ListPage] = {}
+
+    def merge(self, other: _Log) -> None:
+        self.gets.update(other.gets)
+        self.lists.update(other.lists)
+
+    def same_answers(self, table: ObjectTable) -> bool:
+        """Whether ``table`` answers every recorded read as before."""
+        objects = table.objects
+        if any(objects.get(key) is not record for key, record in self.gets.items()):
+            return False
+        return all(
+            table.list(prefix, after, limit) == page
+            for (prefix, after, limit), page in self.lists.items()
+        )
+
+
 class _Reads:
-    """A storage over a snapshot that remembers every answer it gave."""
+    """A storage over a snapshot that writes every answer it gives into ``log``."""
 
     def __init__(self, inner: DirectStorage) -> None:
         self.inner = inner
-        self.gets: dict[str, Record | None] = {}
-        self.lists: dict[tuple[str, str | None, int], ListPage] = {}
+        self.log = _Log()
         self.max_key_length = inner.max_key_length
         self.supports_conditional_put = inner.supports_conditional_put
         self.supports_conditional_delete = inner.supports_conditional_delete
 
     async def get(self, key: str) -> StoredObject | None:
         found = await self.inner.get(key)
-        self.gets[key] = self.inner.record(key)
+        self.log.gets[key] = self.inner.record(key)
         return found
 
     async def list(
         self, prefix: str = "", *, after: str | None = None, limit: int = MAX_LIST_LIMIT
     ) -> ListPage:
         page = await self.inner.list(prefix, after=after, limit=limit)
-        self.lists[(prefix, after, limit)] = page
+        self.log.lists[(prefix, after, limit)] = page
         return page
 
     async def put(
@@ -69,22 +90,46 @@ class _Reads:
     async def close(self) -> None:
         """Nothing to release."""
 
-    def same_answers(self, table: ObjectTable) -> bool:
-        """Whether ``table`` answers every recorded read as before."""
-        objects = table.objects
-        if any(objects.get(key) is not record for key, record in self.gets.items()):
-            return False
-        return all(
-            table.list(prefix, after, limit) == page
-            for (prefix, after, limit), page in self.lists.items()
-        )
+
+class _Snapshot:
+    """A clean manager over one snapshot, and the answers of the reads many
+    pks share (a collection's page at a key, a unique look-up), each with the
+    log of what it read."""
+
+    def __init__(self, reads: _Reads, manager: CManager) -> None:
+        self.reads = reads
+        self.manager = manager
+        self.shared: dict[tuple[str, str, str], tuple[Any, _Log]] = {}
+
+    async def read(self, kind: str, name: str, key: Any, into: _Log) -> Any:
+        """``get_items`` (kind "page") or ``get_item`` (kind "unique") of
+        collection ``name`` at ``key``, read once per snapshot; its log goes
+        ``into`` the caller's."""
+        shared = (kind, name, repr(key))
+        found = self.shared.get(shared)
+        if found is None:
+            own = self.reads.log
+            self.reads.log = log = _Log()
+            try:
+                answer = await self._ask(kind, name, key)
+            finally:
+                self.reads.log = own
+            found = self.shared[shared] = (answer, log)
+        into.merge(found[1])
+        return found[0]
+
+    async def _ask(self, kind: str, name: str, key: Any) -> Any:
+        collection = self.manager.collections[name]
+        if kind == "page":
+            return (await collection.get_items(1000, prefix_parts=list(key)))["items"]
+        return await collection.get_item(key)
 
 
 @dataclass(slots=True)
 class _Checked:
     """One pk checked on one snapshot: what it read, the item, what was wrong."""
 
-    reads: _Reads
+    log: _Log
     item: Any
     problems: list[str]
     #: The problems were reported (a later snapshot with the same answers
@@ -121,19 +166,28 @@ class Visibility:
         last: dict[str, _Checked] = {}
         # An acknowledgement names the write to blame: judge it before "quiet" at the same time.
         ordered = sorted(self._expectations, key=lambda e: (e.at, e.stamp == ""))
+        snapshots: dict[int, _Snapshot] = {}
         for expectation in ordered:
-            table = self._snapshots[expectation.snapshot]
+            index = expectation.snapshot
+            table = self._snapshots[index]
             checked = last.get(expectation.pk)
-            if checked is None or not checked.reads.same_answers(table):
-                checked = last[expectation.pk] = await self._check_pk(table, expectation.pk)
+            if checked is None or not checked.log.same_answers(table):
+                snapshot = snapshots.get(index)
+                if snapshot is None:
+                    for old in [i for i in snapshots if i < index - 1]:
+                        del snapshots[old]
+                    reads = _Reads(DirectStorage(self.checker.store, table))
+                    snapshot = snapshots[index] = _Snapshot(
+                        reads, self.checker.clean_manager(reads)
+                    )
+                checked = last[expectation.pk] = await self._check_pk(snapshot, expectation.pk)
             self._judge(expectation, checked)
 
-    async def _check_pk(self, table: ObjectTable, pk: str) -> _Checked:
-        reads = _Reads(DirectStorage(self.checker.store, table))
-        manager = self.checker.clean_manager(reads)
-        item = await manager.get_item(pk)
-        problems = await self._invisible(manager, pk, item) if item is not None else []
-        return _Checked(reads, item, problems)
+    async def _check_pk(self, snapshot: _Snapshot, pk: str) -> _Checked:
+        log = snapshot.reads.log = _Log()
+        item = await snapshot.manager.get_item(pk)
+        problems = await self._invisible(snapshot, pk, item, log) if item is not None else []
+        return _Checked(log, item, problems)
 
     def _judge(self, expectation: _Expectation, checked: _Checked) -> None:
         pk, at, item = expectation.pk, expectation.at, checked.item
@@ -156,16 +210,17 @@ class Visibility:
         for problem in checked.problems:
             self.checker.violation(at, invariant, f"{expectation.reason}: {pk} {problem}")
 
-    async def _invisible(self, manager: CManager, pk: str, item: Any) -> list[str]:
+    async def _invisible(self, snapshot: _Snapshot, pk: str, item: Any, log: _Log) -> list[str]:
         problems: list[str] = []
+        manager = snapshot.manager
         get_pk = manager.item_manager.get_pk
         for name, collection in manager.collections.items():
             for key in collection_keys(manager, name, item):
-                page = await collection.get_items(1000, prefix_parts=list(key))
-                if not any(get_pk(found) == pk and found == item for found in page["items"]):
+                page = await snapshot.read("page", name, key, log)
+                if not any(get_pk(found) == pk and found == item for found in page):
                     problems.append(f"is missing from {name} at {key!r}")
                 if collection.unique:
-                    found = await collection.get_item(key)
+                    found = await snapshot.read("unique", name, key, log)
                     if found != item:
                         problems.append(f"is not what {name}.get_item({key!r}) returns: {found}")
         return problems

@@ -71,12 +71,20 @@ class Workload:
     #: Pks of counter items: created at set-up, then written only by
     #: ``update_item`` appending a nonce (empty: no counter checks).
     counter_pks: Sequence[str] = ()
+    #: More pks for bulk loads and bursts larger than ``pks`` (``add_many``,
+    #: ``burst``): each such write takes its items from ``pks`` and these.
+    bulk_pks: Sequence[str] = ()
 
     def new_item(self, rng: random.Random, pk: str, op_id: str, *, uniques: bool) -> Any:
         """Override: a random item for ``pk``, stamped with ``op_id``.  With
         ``uniques`` False it must hold no value of a unique collection (the
         store has no conditional writes)."""
         raise NotImplementedError
+
+    def new_bulk_item(self, rng: random.Random, pk: str, op_id: str, *, uniques: bool) -> Any:
+        """An item of a bulk load or burst (default: :meth:`new_item`).  Mostly
+        distinct unique values make large loads that mostly succeed."""
+        return self.new_item(rng, pk, op_id, uniques=uniques)
 
     def stamp(self, item: Any, op_id: str) -> Any:
         """A copy of ``item`` with the same keys, stamped with ``op_id``."""
@@ -149,16 +157,24 @@ class SimManager(CManager):
 
 
 class DefaultWorkload(Workload):
-    """4 items and 2 counters; 3 tags, 3 ranks, 3 names."""
+    """4 items and 2 counters; 3 tags, 3 ranks, 3 names; 48 more pks for bulk
+    loads and bursts, whose items mostly have a name of their own."""
 
     manager = SimManager
     pks = ("p0", "p1", "p2", "p3")
     counter_pks = ("c0", "c1")
+    bulk_pks = tuple(f"b{i:02d}" for i in range(48))
 
     def new_item(self, rng: random.Random, pk: str, op_id: str, *, uniques: bool) -> Any:
         tags = sorted(t for t in TAGS if rng.random() < 0.4)
         name = rng.choice((*NAMES, None)) if uniques else None
         return {"pk": pk, "tags": tags, "rank": rng.choice(RANKS), "name": name, "op": op_id}
+
+    def new_bulk_item(self, rng: random.Random, pk: str, op_id: str, *, uniques: bool) -> Any:
+        item = self.new_item(rng, pk, op_id, uniques=uniques)
+        if uniques and rng.random() < 0.8:
+            item["name"] = f"n-{pk}"
+        return item
 
     def new_counter(self, pk: str, op_id: str) -> Any:
         return {"pk": pk, "tags": [], "rank": 9, "name": None, "op": op_id, "nonces": []}

@@ -28,6 +28,7 @@ SSSHELF = str(Path(sys.executable).with_name("ssshelf"))
 MANAGER_MODULE = textwrap.dedent(
     '''
     import asyncio
+    import dataclasses
     import os
 
     from ssshelf import CManager, Collection, IManager
@@ -54,13 +55,21 @@ MANAGER_MODULE = textwrap.dedent(
         by_name = ByName()
 
 
+    class OneByOne(LatencyStorage):
+        """Latency, and no put_many: a bulk load writes its items one by one."""
+
+        @property
+        def capabilities(self):
+            return dataclasses.replace(super().capabilities, put_many=None)
+
+
     class Slow(Things):
         """Each request waits $SLOW seconds, and only ten are in flight at once."""
 
         max_concurrency = 10
 
         def __init__(self, storage, **kwargs):
-            super().__init__(LatencyStorage(storage, float(os.environ["SLOW"])), **kwargs)
+            super().__init__(OneByOne(storage, float(os.environ["SLOW"])), **kwargs)
 
 
     class Fussy(Things):
@@ -69,7 +78,12 @@ MANAGER_MODULE = textwrap.dedent(
 
 
     class NeverCommits(StorageWrapper):
-        """Writes of item objects never get an answer: every write hangs at its commit."""
+        """Writes of item objects never get an answer: every write hangs at its commit
+        (one by one: no put_many)."""
+
+        @property
+        def capabilities(self):
+            return dataclasses.replace(super().capabilities, put_many=None)
 
         async def _call(self, kind, key, request):
             if kind == "put" and key.startswith("things/items/"):

@@ -281,7 +281,7 @@ class CManager(Generic[T], metaclass=_ManagerMeta):
         return (await self.verified_page(collection, entries)).items
 
     async def count_verified(self, collection: str, entries: Sequence[Entry]) -> int:
-        """How many of listed ``entries`` their item names (see :meth:`verified_page`)."""
+        """How many of listed ``entries`` their item names (what a collection counts)."""
         self.ensure_open()
         return await self.reader.count_verified(collection, entries)
 

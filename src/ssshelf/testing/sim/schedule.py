@@ -638,6 +638,13 @@ def _overload(seed: int) -> ScheduleParams:
         )
         for i in range(rng.randint(1, 2))
     )
+    # The lease leaves room for one write alone: its requests (about six, one
+    # at a time through the fewest slots, each as slow as a reordered answer
+    # gets) take at most a quarter of the lease.  A store slower than that for
+    # a single write needs a longer lease (docs/consistency.md); what this
+    # profile stresses is many writes at once.
+    one_write = 6 * latency * 4 / min(a.slots or 1 for a in writers)
+    lease = min(c for c in (1.0, 2.0, 5.0, 10.0) if c >= max(lease, 4 * one_write))
     return replace(
         p,
         lease=lease,

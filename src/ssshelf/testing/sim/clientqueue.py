@@ -61,7 +61,7 @@ class RequestQueue:
         (:func:`ssshelf.storages.sending.sent`)."""
         deadline = sending.send_deadline()
         if deadline is not None and self.loop.time() >= deadline:
-            self._never_sent(request, 0.0)
+            self._never_sent(request, 0.0, "not sent by its deadline")
             raise NotSent(f"{request.describe()}: its deadline had passed", operation="sim")
         if self.busy < self.limit and not self._waiting:
             self.busy += 1
@@ -90,30 +90,21 @@ class RequestQueue:
                 self._release()  # the slot came with the cancellation: pass it on
             else:
                 self._waiting.remove(turn)
+            waited = self.loop.time() - started
             if isinstance(stopped, TimeoutError):
-                self._never_sent(request, self.loop.time() - started)
+                self._never_sent(request, waited, "not sent by its deadline")
                 raise NotSent(
                     f"{request.describe()}: not sent by the deadline its caller set",
                     operation="sim",
                 ) from None
-            waited = self.loop.time() - started
-            op_id = "-"
-            if op is not None:
-                op.queued += waited
-                op.unsent.append(f"{request.describe()} after {waited:.6f}s")
-                op_id = op.id
-            self.trace.add(
-                self.loop.time(),
-                self.actor,
-                f"never sent: {request.describe()} [{op_id}] given up after {waited:.6f}s "
-                "in the client's queue",
-            )
+            self._never_sent(request, waited, "never sent")
             raise
         waited = self.loop.time() - started
         if op is not None:
             op.queued += waited
 
-    def _never_sent(self, request: Request, waited: float) -> None:
+    def _never_sent(self, request: Request, waited: float, what: str) -> None:
+        """Record a request given up while it waited (``what`` says why)."""
         op = self.current_op()
         op_id = "-"
         if op is not None:
@@ -123,7 +114,7 @@ class RequestQueue:
         self.trace.add(
             self.loop.time(),
             self.actor,
-            f"not sent by its deadline: {request.describe()} [{op_id}] after {waited:.6f}s "
+            f"{what}: {request.describe()} [{op_id}] given up after {waited:.6f}s "
             "in the client's queue",
         )
 

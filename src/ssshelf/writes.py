@@ -485,8 +485,10 @@ class Writer:
                         attempt.won[key] = answers[index]
             return tries
 
+        sent = SendLog()
         try:
-            answers = await self._put_many(batcher, requests)
+            with sending.recording(sent):
+                answers = await self._put_many(batcher, requests)
         except BaseException as exc:
             await self._cleanup_all(attempts(range(len(plans)), None))
             if isinstance(exc, OutcomeUnknown):  # no commit was sent: none took effect
@@ -512,8 +514,8 @@ class Writer:
         # Each request of the commits is settled on its own: one that failed
         # before anything was applied says nothing of the others, which may
         # have committed (and must then keep everything they wrote).
-        window_end = started + self.policy.commit_window
-        send_by = window_end - min(1.0, self.policy.commit_window / 10)
+        window_end = max(started, sent.first_sent or started) + self.policy.commit_window
+        send_by = self._send_by(window_end)
         size = batcher.max_put_batch
         chunks = [(ready[i : i + size], commits[i : i + size]) for i in range(0, len(ready), size)]
 
@@ -776,9 +778,7 @@ class Writer:
         now): a commit that cannot be *sent* in time is not sent at all, and
         one sent but unanswered by then is settled by :meth:`_settle`."""
         window_end = (self._now() if started is None else started) + self.policy.commit_window
-        # Sent no later than a moment before the window ends, so that it is
-        # never both unsent and timed out.
-        send_by = window_end - min(1.0, self.policy.commit_window / 10)
+        send_by = self._send_by(window_end)
         if self._now() >= send_by:
             raise _Late  # not sent: nothing landed; the next try claims afresh
         try:
@@ -1065,6 +1065,11 @@ class Writer:
         if known is None or (expect is not None and known.version != expect):
             return None
         return Stored(self.layout.item_key(pk), known.version, known.envelope)
+
+    def _send_by(self, window_end: float) -> float:
+        """By when a commit due by ``window_end`` must be sent: a moment
+        before, so that it is never both unsent and timed out."""
+        return window_end - min(1.0, self.policy.commit_window / 10)
 
     def _count_late(self, failed: Exception, late: int, pk: str, key: str) -> int:
         """Tries in a row whose commit could not be sent in its window, with
